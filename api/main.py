@@ -1,0 +1,55 @@
+"""The checkout API application (`uvicorn api.main:app`)."""
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from opentelemetry.instrumentation.celery import CeleryInstrumentor
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+from api import errors
+from api import metrics as http_metrics
+from api.middleware import CorrelationIdMiddleware
+from api.routes import admin, checkout, health, orders, products
+from recordstore import chaos
+from recordstore.config import get_settings
+from recordstore.db import get_engine
+from recordstore.logs import configure_logging
+from recordstore.metrics import initialise_api_series
+from recordstore.outbox import OutboxRelay
+from recordstore.telemetry import configure_tracing
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    provider = configure_tracing()
+    relay = OutboxRelay(settings)
+    pool_hog = chaos.PoolHog()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        relay.start()
+        pool_hog.start()
+        yield
+        pool_hog.stop()
+        relay.stop()
+        if provider is not None:
+            provider.shutdown()
+
+    app = FastAPI(title="Record Store checkout API", version="1.0.0", lifespan=lifespan)
+    app.add_middleware(CorrelationIdMiddleware)
+    errors.install(app)
+    for module in (health, products, checkout, orders, admin):
+        app.include_router(module.router)
+    http_metrics.instrument(app, settings.metrics_enabled)
+    initialise_api_series()
+    if provider is not None:
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
+        SQLAlchemyInstrumentor().instrument(engine=get_engine(), tracer_provider=provider)
+        # Injects the trace context into the task headers, so the worker joins this trace.
+        CeleryInstrumentor().instrument(tracer_provider=provider)
+    return app
+
+
+app = create_app()

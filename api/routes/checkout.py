@@ -1,0 +1,64 @@
+import structlog
+from fastapi import APIRouter
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.exc import DBAPIError
+
+from api.schemas import CheckoutAccepted, CheckoutIn, ErrorOut
+from recordstore import correlation
+from recordstore.checkout import CheckoutRequest, InsufficientStock, ProductNotFound, place_order
+from recordstore.db import session_scope
+from recordstore.metrics import CHECKOUTS, ORDER_PUBLISH_FAILURES, ORDERS_CREATED
+from recordstore.outbox import mark_enqueued, publish_order
+from recordstore.telemetry import current_trace_id, current_traceparent, tracer
+
+router = APIRouter(tags=["checkout"])
+log = structlog.get_logger("api.checkout")
+OUTCOMES = {ProductNotFound: "product_not_found", InsufficientStock: "insufficient_stock"}
+
+
+@router.post(
+    "/checkout", status_code=202, response_model=CheckoutAccepted, summary="Buy a record",
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}, 422: {"model": ErrorOut},
+               503: {"model": ErrorOut}},
+)
+def checkout(body: CheckoutIn) -> CheckoutAccepted:
+    cid = correlation.current()
+    with tracer.start_as_current_span("checkout_order") as span:
+        span.set_attributes({"product_id": body.product_id, "quantity": body.quantity,
+                             "payment.method": body.payment_method})
+        try:
+            with session_scope() as session:
+                order = place_order(
+                    session,
+                    CheckoutRequest(body.product_id, body.quantity, str(body.customer_email),
+                                    body.payment_method),
+                    cid, current_trace_id(), current_traceparent(),
+                )
+                order_id, total = order.id, order.total_cents
+        except (ProductNotFound, InsufficientStock) as exc:
+            CHECKOUTS.labels(outcome=OUTCOMES[type(exc)]).inc()
+            raise
+        except DBAPIError:
+            CHECKOUTS.labels(outcome="database_unavailable").inc()
+            raise
+        structlog.contextvars.bind_contextvars(order_id=order_id)
+        span.set_attribute("order_id", order_id)
+        CHECKOUTS.labels(outcome="accepted").inc()
+        ORDERS_CREATED.labels(payment_method=body.payment_method).inc()
+        try:
+            publish_order(order_id, cid)
+        except (BrokerError, OSError) as exc:
+            # Accepted all the same: the order row is the outbox, and the relay publishes it.
+            ORDER_PUBLISH_FAILURES.labels(reason="broker_unavailable").inc()
+            log.warning("order_publish_deferred", error=str(exc))
+        else:
+            try:
+                mark_enqueued(order_id)
+            except DBAPIError as exc:  # published anyway; a relay re-publish is harmless
+                log.warning("order_enqueued_mark_failed", error=str(exc).splitlines()[0])
+    log.info("order_accepted", product_id=body.product_id, quantity=body.quantity,
+             total_cents=total, payment_method=body.payment_method)
+    return CheckoutAccepted(
+        order_id=order_id, status="pending", total_cents=total, correlation_id=cid,
+        trace_id=current_trace_id() or None, links={"order": f"/orders/{order_id}"},
+    )

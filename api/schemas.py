@@ -1,0 +1,79 @@
+"""Request and response shapes."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from recordstore.checkout import DEFAULT_EMAIL, DEFAULT_PAYMENT_METHOD
+from recordstore.models import PaymentMethod
+
+ProductId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+OrderId = Annotated[int, Field(ge=1, le=9_223_372_036_854_775_807)]
+
+
+class CheckoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: ProductId
+    quantity: Annotated[int, Field(ge=1, le=10)] = 1
+    customer_email: EmailStr = DEFAULT_EMAIL
+    payment_method: PaymentMethod = PaymentMethod(DEFAULT_PAYMENT_METHOD)
+
+
+class CheckoutAccepted(BaseModel):
+    order_id: int
+    status: str
+    total_cents: int
+    correlation_id: str
+    trace_id: str | None
+    links: dict[str, str]
+
+
+class ProductOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    sku: str
+    title: str
+    artist: str
+    genre: str
+    format: str
+    release_year: int
+    price_cents: int
+    stock: int
+
+
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    page: int
+    page_size: int
+    total: int
+    genres: list[str]
+
+
+class OrderItemOut(BaseModel):
+    product_id: int
+    title: str
+    artist: str
+    quantity: int
+    unit_price_cents: int
+
+
+class OrderOut(BaseModel):
+    order_id: int
+    status: str
+    failure_reason: str | None
+    payment_method: str
+    total_cents: int
+    customer_email: str
+    items: list[OrderItemOut]
+    correlation_id: str
+    trace_id: str | None
+    timestamps: dict[str, datetime | None]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: str | list | None
+    correlation_id: str | None

@@ -1,0 +1,93 @@
+"""Install what the lab needs and is missing: Debian packages and the Python environment."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+from labctl.config import ROOT
+from labctl.proc import LabError
+
+# Debian package -> a file it provides, to tell whether it is installed without asking dpkg.
+APT_PACKAGES = {
+    "postgresql": "/usr/lib/postgresql",
+    "rabbitmq-server": "/usr/sbin/rabbitmq-server",
+    "nginx": "/usr/sbin/nginx",
+    "prometheus": "/usr/bin/prometheus",
+    "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
+    "prometheus-postgres-exporter": "/usr/bin/prometheus-postgres-exporter",
+    "prometheus-nginx-exporter": "/usr/bin/prometheus-nginx-exporter",
+}
+# Only the test suite needs these (./lab test), so a learner's ./lab up does not install them.
+TEST_APT_PACKAGES = {
+    # Validates docker-compose.yml; `config` needs no Docker engine.
+    "docker-compose": "/usr/bin/docker-compose",
+    # The storefront's browser test, and the rebuild of its bundle.
+    "chromium": "/usr/bin/chromium",
+    "npm": "/usr/bin/npm",
+}
+UV_VERSION = "0.13.8"
+
+
+def say(msg: str) -> None:
+    print(f"lab: {msg}", flush=True)
+
+
+def missing_packages(packages: dict[str, str]) -> list[str]:
+    return [pkg for pkg, path in packages.items() if not os.path.exists(path)]
+
+
+def ensure_packages(packages: dict[str, str]) -> None:
+    missing = missing_packages(packages)
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise LabError(f"missing Debian packages: {' '.join(missing)}. Install them with: "
+                       f"sudo apt-get install -y {' '.join(missing)}")
+    say(f"installing Debian packages: {' '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-qq"],
+                 ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]):
+        r = subprocess.run(argv, env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise LabError(f"{' '.join(argv)} failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+    still = missing_packages(packages)
+    if still:
+        raise LabError(f"packages still missing after apt-get install: {' '.join(still)}")
+
+
+def uv_binary() -> str:
+    found = shutil.which("uv") or _uv_module_binary()
+    if found:
+        return found
+    say(f"installing uv {UV_VERSION} from PyPI")
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise LabError(f"pip install uv failed:\n{r.stderr[-2000:]}")
+    found = shutil.which("uv") or _uv_module_binary()
+    if not found:
+        raise LabError("uv was installed but cannot be found")
+    return found
+
+
+def _uv_module_binary() -> str | None:
+    """uv installed by pip but not on PATH (e.g. behind pyenv's shims)."""
+    r = subprocess.run([sys.executable, "-c", "import uv; print(uv.find_uv_bin())"],
+                       capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def ensure_python_env() -> None:
+    """The venv at .venv, exactly as uv.lock pins it (a no-op when already in sync)."""
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never",
+           "UV_PROJECT_ENVIRONMENT": str(ROOT / ".venv")}
+    r = subprocess.run([uv_binary(), "sync", "--frozen", "--quiet"], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise LabError(f"uv sync --frozen failed:\n{r.stderr[-3000:]}")
+
+
+def ensure_all(for_tests: bool = False) -> None:
+    ensure_packages({**APT_PACKAGES, **TEST_APT_PACKAGES} if for_tests else APT_PACKAGES)
+    ensure_python_env()

@@ -1,0 +1,49 @@
+"""`./lab chaos`: switch runtime faults on and off through the API's admin endpoint."""
+
+import json
+import urllib.error
+import urllib.request
+
+from labctl.config import LabConfig
+from labctl.proc import LabError
+
+
+def call(cfg: LabConfig, method: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        cfg.url("GATEWAY_PORT", "/admin/chaos"), method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {cfg.env.get('ADMIN_TOKEN', '')}",
+                 "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}").get("detail", exc.reason)
+        raise LabError(f"chaos: the API answered {exc.code}: {detail}") from exc
+    except OSError as exc:
+        raise LabError(f"chaos: cannot reach the API through the gateway: {exc}") from exc
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, float]:
+    if not pairs:
+        raise LabError("chaos: name at least one NAME=VALUE, e.g. payment_failure_rate=0.3")
+    changes = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise LabError(f"chaos: expected NAME=VALUE, got {pair!r}")
+        try:
+            changes[name.strip()] = float(value)
+        except ValueError as exc:
+            raise LabError(f"chaos: {name} needs a number, got {value!r}") from exc
+    return changes
+
+
+def render(view: dict) -> str:
+    lines = ["Faults switched on:" if view["active"] else "No fault is switched on."]
+    lines += [f"  {name} = {value:g}" for name, value in sorted(view["active"].items())]
+    lines.append("Available (./lab chaos set NAME=VALUE ..., ./lab chaos reset):")
+    lines += [f"  {name:<22} {f['description']} ({f['min']:g}..{f['max']:g})"
+              for name, f in view["available"].items()]
+    return "\n".join(lines)

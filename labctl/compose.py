@@ -1,0 +1,90 @@
+"""Compose mode of ./lab: its lifecycle commands as `docker compose` on docker-compose.yml.
+
+`./lab up` runs the lab in compose when a Docker engine answers and natively otherwise;
+LAB_MODE=compose or LAB_MODE=native forces one (DESIGN.md). A native stack already running
+from the lab's home keeps the commands native. Service names are the same in both modes, so
+`./lab stop db` means the same everywhere. The other commands (alerts, chaos,
+dashboard, traffic) talk HTTP to the lab's published ports, which compose keeps, so they work
+unchanged in both modes; `./lab test` is always native.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from labctl.config import ROOT
+from labctl.proc import LabError, pid_alive, read_pid
+
+MODES = ("compose", "native")
+LIFECYCLE = ("up", "down", "status", "logs", "stop", "start", "restart")
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+
+
+def engine_answers(timeout_s: float = 10.0) -> bool:
+    """True when a Docker engine answers the docker CLI (the CLI alone is not enough)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        r = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"],
+                           capture_output=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
+def native_running(home: Path) -> bool:
+    """Whether a program of a native stack under `home` is alive (by its pid file)."""
+    return any((pid := read_pid(f)) and pid_alive(pid) for f in (home / "run").glob("*.pid"))
+
+
+def mode(environ: dict[str, str] | None = None, home: Path | None = None) -> str:
+    """compose or native: LAB_MODE when set; native while a native stack runs from `home`;
+    else compose exactly when a Docker engine answers."""
+    env = os.environ if environ is None else environ
+    forced = env.get("LAB_MODE", "").strip().lower()
+    if forced:
+        if forced not in MODES:
+            raise LabError(f"LAB_MODE must be compose or native, not {forced!r}")
+        return forced
+    if home is not None and native_running(home):
+        return "native"
+    return "compose" if engine_answers() else "native"
+
+
+def compose_command() -> list[str]:
+    """`docker compose` (Compose v2) when the plugin is there, else Debian's `docker-compose`."""
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"],
+                                 capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        return [legacy]
+    raise LabError("compose mode needs `docker compose` (Compose v2) or `docker-compose`; "
+                   "install one, or run natively with LAB_MODE=native")
+
+
+def compose_args(args: argparse.Namespace, v2: bool) -> list[str]:
+    """The compose arguments for one parsed lifecycle command of ./lab."""
+    if args.command == "up":
+        # v2 waits for every healthcheck, as native `./lab up` waits until healthy.
+        return ["up", "-d", "--build", *(["--wait"] if v2 else [])]
+    if args.command == "down":
+        return ["down", *(["--volumes"] if args.volumes else [])]
+    if args.command == "status":
+        return ["ps", *(["--format", "json"] if v2 and args.json else [])]
+    if args.command == "logs":
+        return ["logs", *(["--follow"] if args.follow else []), args.service]
+    if args.command in ("stop", "start", "restart"):
+        return [args.command, args.service]
+    raise LabError(f"./lab {args.command} has no compose form")
+
+
+def run(args: argparse.Namespace) -> int:
+    command = compose_command()
+    argv = [*command, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE),
+            *compose_args(args, v2=command[-1] == "compose")]
+    return subprocess.run(argv, cwd=ROOT).returncode

@@ -1,0 +1,126 @@
+"""Starting, watching and stopping the lab's processes; polling with deadlines."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+
+class LabError(Exception):
+    """A failure a learner can act on: it names the component and its log."""
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval_s)
+
+
+def http_ok(url: str, timeout_s: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            return 200 <= resp.status < 300
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie has exited; only its exit status is left to collect.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def spawn(argv: list[str], env: dict[str, str], log: Path, pidfile: Path, cwd: Path) -> int:
+    """Start a long-running program in its own session, output appended to its log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    pidfile.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def terminate(pid: int, timeout_s: float = 15.0, sig: int = signal.SIGTERM) -> None:
+    """Signal the process group, wait, then kill what is left."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, sig)
+    if wait_until(lambda: not pid_alive(pid), timeout_s, 0.1):
+        _kill_group(pid)  # children that outlived their parent
+        return
+    _kill_group(pid)
+    wait_until(lambda: not pid_alive(pid), 5, 0.1)
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def run(argv: list[str], env: dict[str, str] | None = None, log: Path | None = None,
+        cwd: Path | None = None, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run a short command; its output goes to the log (if given) and is also returned."""
+    try:
+        result = subprocess.run(
+            argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout_s,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"{argv[0]} did not finish within {timeout_s:.0f}s") from exc
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as out:
+            out.write(result.stdout)
+            out.write(result.stderr)
+    return result
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log yet)"

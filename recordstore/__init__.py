@@ -1,0 +1,1 @@
+"""Core of the record store: settings, data model, domain logic, telemetry and logging."""

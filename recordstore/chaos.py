@@ -1,0 +1,167 @@
+"""Faults a learner switches on while the lab runs, without a restart (`./lab chaos`, or the
+admin endpoint). They live in the database, so the API and every worker process see the same
+values; each process re-reads them at most once a second. All are off by default."""
+
+import threading
+import time
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+
+from recordstore.config import Settings
+from recordstore.db import get_engine, session_scope
+from recordstore.models import ChaosSetting
+
+log = structlog.get_logger("recordstore.chaos")
+
+
+@dataclass(frozen=True)
+class Fault:
+    description: str
+    minimum: float
+    maximum: float
+    setting: str | None = None  # the Settings field it overrides, if any
+
+
+FAULTS = {
+    "payment_failure_rate": Fault("share of payments the gateway declines", 0, 1,
+                                  "payment_failure_rate"),
+    "payment_latency_ms": Fault("how long the payment gateway takes", 0, 60_000,
+                                "payment_latency_ms"),
+    "email_failure_rate": Fault("share of emails the mail server refuses", 0, 1,
+                                "email_failure_rate"),
+    "slow_query_ms": Fault("extra time the catalog query spends in PostgreSQL", 0, 30_000),
+    "db_pool_exhaustion": Fault("1: the API's database connections are all held busy", 0, 1),
+}
+CACHE_S = 1.0
+
+
+class ChaosError(ValueError):
+    pass
+
+
+def validate(changes: dict[str, float]) -> dict[str, float]:
+    clean = {}
+    for name, value in changes.items():
+        fault = FAULTS.get(name)
+        if fault is None:
+            raise ChaosError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ChaosError(f"{name} must be a number")
+        if not fault.minimum <= value <= fault.maximum:
+            raise ChaosError(f"{name} must be between {fault.minimum:g} and {fault.maximum:g}")
+        clean[name] = float(value)
+    return clean
+
+
+def set_faults(changes: dict[str, float]) -> dict[str, float]:
+    clean = validate(changes)
+    with session_scope() as session:
+        for name, value in clean.items():
+            session.execute(insert(ChaosSetting).values(name=name, value=value)
+                            .on_conflict_do_update(index_elements=["name"],
+                                                   set_={"value": value}))
+    _cache.invalidate()
+    log.warning("chaos_changed", **clean)
+    return read_faults()
+
+
+def reset_faults() -> dict[str, float]:
+    with session_scope() as session:
+        session.execute(delete(ChaosSetting))
+    _cache.invalidate()
+    log.warning("chaos_reset")
+    return {}
+
+
+def read_faults() -> dict[str, float]:
+    with session_scope() as session:
+        return {row.name: row.value for row in session.scalars(select(ChaosSetting))}
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[str, float] = {}
+        self._read_at = float("-inf")
+
+    def get(self) -> dict[str, float]:
+        with self._lock:
+            if time.monotonic() - self._read_at >= CACHE_S:
+                try:
+                    self._values = read_faults()
+                except Exception as exc:  # noqa: BLE001 - database down: keep the last values
+                    log.debug("chaos_read_failed", error=str(exc).splitlines()[0])
+                self._read_at = time.monotonic()
+            return self._values
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._read_at = float("-inf")
+
+
+_cache = _Cache()
+
+
+def current() -> dict[str, float]:
+    return _cache.get()
+
+
+def effective(settings: Settings) -> Settings:
+    """The settings with the faults switched on now laid over them."""
+    overrides = {FAULTS[name].setting: value for name, value in current().items()
+                 if FAULTS[name].setting}
+    if not overrides:
+        return settings
+    if "payment_latency_ms" in overrides:
+        overrides["payment_latency_ms"] = int(overrides["payment_latency_ms"])
+    return settings.model_copy(update=overrides)
+
+
+def slow_query_seconds() -> float:
+    return current().get("slow_query_ms", 0.0) / 1000
+
+
+class PoolHog:
+    """While db_pool_exhaustion is on, holds every connection of this process's pool, so
+    requests wait for one until the pool timeout: the classic exhausted-pool outage."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._held: list = []
+        self._thread = threading.Thread(target=self._loop, name="chaos-pool-hog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._release()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(CACHE_S):
+            wanted = current().get("db_pool_exhaustion", 0) >= 1
+            if wanted and not self._held:
+                self._grab()
+            elif not wanted and self._held:
+                self._release()
+
+    def _grab(self) -> None:
+        engine = get_engine()
+        size = engine.pool.size() + engine.pool._max_overflow  # noqa: SLF001 - no public accessor
+        try:
+            for _ in range(size):
+                self._held.append(engine.connect())
+            log.warning("chaos_pool_exhausted", connections_held=len(self._held))
+        except Exception as exc:  # noqa: BLE001 - as many as we could get
+            log.warning("chaos_pool_partially_held", held=len(self._held), error=str(exc))
+
+    def _release(self) -> None:
+        for conn in self._held:
+            conn.close()
+        if self._held:
+            log.warning("chaos_pool_released", connections=len(self._held))
+        self._held = []

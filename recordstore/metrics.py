@@ -1,0 +1,85 @@
+"""Business and pipeline metrics. Every metric has labels, so a process that never touches one
+exports no series for it (the API shows no empty worker histograms, and vice versa)."""
+
+from prometheus_client import Counter, Histogram
+
+from recordstore.catalog import GENRES
+from recordstore.models import PaymentMethod
+
+CHECKOUTS = Counter(
+    "recordstore_checkouts", "Checkout attempts at the API, by outcome.", ["outcome"]
+)
+ORDERS_CREATED = Counter(
+    "recordstore_orders_created", "Orders accepted at checkout.", ["payment_method"]
+)
+ORDER_PUBLISH_FAILURES = Counter(
+    "recordstore_order_publish_failures",
+    "Accepted orders the API could not hand to the broker at once (the outbox relay retries).",
+    ["reason"],
+)
+OUTBOX_RELAYED = Counter(
+    "recordstore_outbox_relayed_orders", "Orders published late by the outbox relay.", ["result"]
+)
+ORDERS_COMPLETED = Counter(
+    "recordstore_orders_completed",
+    "Orders that reached a final state, by status and failure reason.",
+    ["status", "reason"],
+)
+REVENUE = Counter(
+    "recordstore_revenue_cents", "Revenue of paid orders in cents.", ["payment_method"]
+)
+PURCHASES = Counter("recordstore_purchases", "Records sold (paid orders), by genre.", ["genre"])
+ORDER_VALUE = Histogram(
+    "recordstore_order_value_cents", "Value of paid orders in cents.", ["payment_method"],
+    buckets=(1000, 2000, 3000, 5000, 7500, 10000, 15000, 25000, 50000, 100000),
+)
+TASKS = Counter(
+    "recordstore_celery_tasks", "Celery task executions, by task and state.", ["task", "state"]
+)
+ORDER_PROCESSING = Histogram(
+    "recordstore_order_processing_seconds",
+    "Time the worker spends on process_order (payment and stock), by outcome.", ["outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 7.5, 10, 15, 30),
+)
+ORDER_END_TO_END = Histogram(
+    "recordstore_order_end_to_end_seconds",
+    "Time from order created to confirmed (the journey the customer waits for).",
+    ["payment_method"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 60, 120),
+)
+
+# The label values each counter can take, created at 0 on start-up: dashboards show 0, not
+# "No data", and every value an alert selects exists before the first failure.
+CHECKOUT_OUTCOMES = ("accepted", "product_not_found", "insufficient_stock", "database_unavailable")
+TASK_NAMES = ("process_order", "send_order_confirmation")
+TASK_STATES = ("started", "succeeded", "failed", "retried", "dead_lettered")
+FAILURE_REASONS = ("payment_declined", "out_of_stock")
+DEAD_LETTERED_REASON = "attempts_exhausted"
+
+
+def initialise_api_series() -> None:
+    for outcome in CHECKOUT_OUTCOMES:
+        CHECKOUTS.labels(outcome=outcome)
+    for method in PaymentMethod:
+        ORDERS_CREATED.labels(payment_method=method)
+    ORDER_PUBLISH_FAILURES.labels(reason="broker_unavailable")
+    for result in ("published", "broker_unavailable"):
+        OUTBOX_RELAYED.labels(result=result)
+
+
+def initialise_worker_series() -> None:
+    for task in TASK_NAMES:
+        for state in TASK_STATES:
+            TASKS.labels(task=task, state=state)
+    ORDERS_COMPLETED.labels(status="confirmed", reason="")
+    for reason in FAILURE_REASONS:
+        ORDERS_COMPLETED.labels(status="failed", reason=reason)
+    ORDERS_COMPLETED.labels(status="dead_lettered", reason=DEAD_LETTERED_REASON)
+    for method in PaymentMethod:
+        REVENUE.labels(payment_method=method)
+        ORDER_VALUE.labels(payment_method=method)
+        ORDER_END_TO_END.labels(payment_method=method)
+    for genre in GENRES:
+        PURCHASES.labels(genre=genre)
+    for outcome in ("paid", "failed"):
+        ORDER_PROCESSING.labels(outcome=outcome)

@@ -1,0 +1,135 @@
+"""Issue 6's guarantees, on the native stack: outages give fast, honest errors; recovery needs
+no restart; no order is lost, charged twice or takes stock twice."""
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from labctl.components import BY_NAME
+from labctl.config import ROOT
+from recordstore.db import session_scope
+from recordstore.models import Payment
+from tests.helpers import get_json, wait_for, wait_for_order
+
+pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
+
+
+def lab_command(lab, *args: str) -> None:
+    r = subprocess.run([str(ROOT / "lab"), *args], env=lab.env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def checkout(gateway, product_id: int = 1, quantity: int = 1):
+    cid = f"res-{uuid.uuid4().hex[:10]}"
+    return gateway.post("/checkout", json={"product_id": product_id, "quantity": quantity},
+                        headers={"X-Correlation-ID": cid}), cid
+
+
+def status_of(gateway, order_id: int) -> str:
+    return gateway.get(f"/orders/{order_id}").json().get("status")
+
+
+def pids(lab) -> dict[str, int]:
+    return {name: BY_NAME[name].pid(lab) for name in ("api", "worker")}
+
+
+@pytest.fixture
+def chaos(lab):
+    """Runtime faults for one test, switched off again afterwards whatever happens."""
+    yield lambda *pairs: lab_command(lab, "chaos", "set", *pairs)
+    wait_for(lambda: subprocess.run([str(ROOT / "lab"), "chaos", "reset"], env=lab.env,
+                                    capture_output=True).returncode == 0, 30, "chaos reset")
+
+
+def test_database_outage_fast_errors_and_recovery_without_restart(lab, gateway, chaos):
+    before = pids(lab)
+    chaos("payment_latency_ms=3000")
+    resp, _ = checkout(gateway)
+    in_flight = resp.json()["order_id"]
+    wait_for(lambda: status_of(gateway, in_flight) == "processing", 15, "an order in flight")
+    lab_command(lab, "stop", "db")
+    try:
+        for method, path, body in (("POST", "/checkout", {"product_id": 1}),
+                                   ("GET", "/products", None), ("GET", "/products/1", None)):
+            cid = f"down-{uuid.uuid4().hex[:8]}"
+            started = time.monotonic()
+            r = gateway.request(method, path, json=body, headers={"X-Correlation-ID": cid})
+            assert time.monotonic() - started < 2, f"{path} took too long"
+            assert r.status_code == 503
+            assert r.json()["error"] == "database_unavailable"
+            assert r.json()["correlation_id"] == cid == r.headers["x-correlation-id"]
+        health = gateway.get("/health")
+        assert health.status_code == 503 and health.json()["down"] == ["database"]
+        assert "checkout" in health.json()["affected_features"]
+    finally:
+        lab_command(lab, "start", "db")
+    restored = time.monotonic()
+    wait_for(lambda: gateway.get("/health").status_code == 200, 10, "the API to recover")
+    fresh = checkout(gateway)[0]
+    assert fresh.status_code == 202
+    assert time.monotonic() - restored < 10
+    assert wait_for_order(gateway, in_flight, timeout_s=60)["status"] == "confirmed"
+    assert wait_for_order(gateway, fresh.json()["order_id"], timeout_s=30)["status"] == "confirmed"
+    assert pids(lab) == before, "the API and the worker recovered without a restart"
+
+
+def test_worker_down_orders_queue_up_and_drain(lab, gateway):
+    lab_command(lab, "stop", "worker")
+    try:
+        accepted = []
+        for _ in range(5):
+            resp, _ = checkout(gateway)
+            assert resp.status_code == 202
+            accepted.append(resp.json()["order_id"])
+
+        def backlog() -> float:
+            q = 'sum(rabbitmq_queue_messages_ready{job="rabbitmq",queue="orders"})'
+            result = get_json(lab.url("PROMETHEUS_PORT", f"/api/v1/query?query={q}"))
+            values = result["data"]["result"]
+            return float(values[0]["value"][1]) if values else 0.0
+
+        wait_for(lambda: backlog() >= 5, 30, "the backlog to show in Prometheus")
+        assert {status_of(gateway, o) for o in accepted} == {"pending"}
+    finally:
+        lab_command(lab, "start", "worker")
+    for order_id in accepted:
+        assert wait_for_order(gateway, order_id, timeout_s=60)["status"] == "confirmed"
+
+
+def test_broker_outage_loses_no_order(lab, gateway):
+    lab_command(lab, "stop", "rabbitmq")
+    try:
+        accepted = []
+        for _ in range(3):
+            resp, _ = checkout(gateway)
+            assert resp.status_code == 202, resp.text
+            accepted.append(resp.json()["order_id"])
+        health = gateway.get("/health")
+        assert health.status_code == 503 and health.json()["down"] == ["broker"]
+        assert set(health.json()["affected_features"]) == {"order processing", "emails"}
+    finally:
+        lab_command(lab, "start", "rabbitmq")
+    for order_id in accepted:
+        assert wait_for_order(gateway, order_id, timeout_s=90)["status"] == "confirmed"
+
+
+def test_worker_killed_mid_task_completes_the_order_once(lab, gateway, chaos):
+    product_id = 2
+    stock_before = gateway.get(f"/products/{product_id}").json()["stock"]
+    chaos("payment_latency_ms=2500")
+    resp, _ = checkout(gateway, product_id, quantity=2)
+    order_id = resp.json()["order_id"]
+    wait_for(lambda: status_of(gateway, order_id) == "processing", 15, "the task to be running")
+    worker = BY_NAME["worker"].pid(lab)
+    os.killpg(worker, signal.SIGKILL)
+    wait_for(lambda: BY_NAME["worker"].pid(lab) is None, 10, "the worker to be dead")
+    lab_command(lab, "start", "worker")
+    assert wait_for_order(gateway, order_id, timeout_s=60)["status"] == "confirmed"
+    assert gateway.get(f"/products/{product_id}").json()["stock"] == stock_before - 2
+    with session_scope() as s:
+        assert s.query(Payment).filter(Payment.order_id == order_id).count() == 1

@@ -1,0 +1,45 @@
+"""Helpers shared by the tests: polling with a deadline, JSON over HTTP."""
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.2):
+    """Poll until check() returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval_s)
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})")
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.load(resp)
+
+
+def wait_for_order(client: httpx.Client, order_id: int, statuses=("confirmed", "failed"),
+                   timeout_s: float = 30) -> dict:
+    def done():
+        body = client.get(f"/orders/{order_id}").json()
+        return body if body.get("status") in statuses else None
+
+    return wait_for(done, timeout_s, f"order {order_id} to reach {statuses}")
+
+
+def metric_sum(exposition: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples in a /metrics text whose labels include `labels`."""
+    total = 0.0
+    for line in exposition.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

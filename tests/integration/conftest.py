@@ -1,0 +1,62 @@
+import uuid
+
+import pytest
+from kombu import Connection
+
+from labctl.config import ROOT
+from labctl.proc import free_port, spawn, terminate
+from recordstore.broker import create_celery
+from recordstore.config import Settings, get_settings
+from recordstore.db import session_scope
+from recordstore.models import Product
+from tests.helpers import wait_for
+
+
+@pytest.fixture
+def product(lab):
+    """A factory of test albums with a known stock, apart from the seeded catalog."""
+
+    def make(stock: int = 10, price: int = 1999) -> int:
+        with session_scope() as s:
+            p = Product(sku=f"T-{uuid.uuid4().hex[:12]}", title="Test Pressing", artist="Tester",
+                        genre="Rock", format="Vinyl", release_year=2024, price_cents=price,
+                        stock=stock)
+            s.add(p)
+            s.flush()
+            return p.id
+
+    return make
+
+
+@pytest.fixture
+def private_worker(lab, tmp_path):
+    """A real worker process on queues of its own (QUEUE_PREFIX), with its own settings, so a
+    test can change how it behaves without touching the stack's worker. Yields a factory
+    returning (celery app that publishes to it, its log, its metrics port, its metrics dir)."""
+    started = []
+
+    def start(pool: str = "threads", concurrency: int = 2, **settings: str):
+        prefix = f"t{uuid.uuid4().hex[:6]}-"
+        metrics_dir = tmp_path / f"metrics-{prefix}"
+        metrics_dir.mkdir()
+        port = free_port()
+        env = {**lab.env, "QUEUE_PREFIX": prefix, "PAYMENT_LATENCY_MS": "0",
+               "EMAIL_DELAY_MS": "0", "WORKER_METRICS_PORT": str(port),
+               "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+               "OTEL_SERVICE_NAME": "kodekloud-record-store-worker", **settings}
+        log = tmp_path / f"worker-{prefix}.log"
+        pid = spawn([str(lab.venv_bin / "celery"), "--quiet", "-A", "worker.app", "worker",
+                     "--pool", pool, "--concurrency", str(concurrency),
+                     "--queues", f"{prefix}orders,{prefix}emails", "--without-gossip",
+                     "--without-mingle"], env, log, tmp_path / f"{prefix}.pid", ROOT)
+        wait_for(lambda: "ready" in log.read_text(), 90, "the private worker to be ready")
+        app = create_celery(Settings(**{**get_settings().model_dump(), "queue_prefix": prefix}))
+        started.append((pid, app))
+        return app, log, port, metrics_dir
+
+    yield start
+    for pid, app in started:
+        terminate(pid)
+        with Connection(get_settings().broker_url) as conn:
+            for queue in vars(app.recordstore_queues).values():
+                queue.bind(conn.default_channel).delete()

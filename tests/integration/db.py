@@ -1,0 +1,36 @@
+"""Reading and writing the lab's database directly, for assertions."""
+
+import uuid
+
+from sqlalchemy import select
+
+from recordstore.checkout import CheckoutRequest, place_order
+from recordstore.db import session_scope
+from recordstore.models import Order, Payment, Product
+
+
+def new_order(product_id: int, quantity: int = 1, check_stock: bool = True) -> int:
+    with session_scope() as s:
+        if check_stock:
+            o = place_order(s, CheckoutRequest(product_id, quantity, "it@example.com"),
+                            f"it-{uuid.uuid4().hex[:8]}", None, None)
+        else:  # as if the stock ran out between checkout and processing
+            o = place_order(s, CheckoutRequest(product_id, 1, "it@example.com"), "it", None, None)
+            o.items[0].quantity = quantity
+            o.total_cents = s.get(Product, product_id).price_cents * quantity
+        return o.id
+
+
+def stock(product_id: int) -> int:
+    with session_scope() as s:
+        return s.get(Product, product_id).stock
+
+
+def payments(order_id: int) -> list[Payment]:
+    with session_scope() as s:
+        return list(s.scalars(select(Payment).where(Payment.order_id == order_id)))
+
+
+def order(order_id: int) -> Order:
+    with session_scope() as s:
+        return s.get(Order, order_id)

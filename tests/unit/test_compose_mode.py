@@ -1,0 +1,62 @@
+"""./lab's compose mode: which mode runs, and the `docker compose` command each lifecycle
+command of ./lab becomes (the compose file itself is proven in tests/static/test_compose.py)."""
+
+import os
+
+import pytest
+
+from labctl import compose
+from labctl.cli import build_parser
+from labctl.proc import LabError
+
+
+@pytest.mark.parametrize("forced", ["compose", "native", " Compose "])
+def test_lab_mode_forces_a_mode(forced):
+    assert compose.mode({"LAB_MODE": forced}) == forced.strip().lower()
+
+
+def test_an_unknown_lab_mode_is_refused():
+    with pytest.raises(LabError, match="LAB_MODE must be compose or native"):
+        compose.mode({"LAB_MODE": "kubernetes"})
+
+
+def test_without_an_engine_the_lab_runs_natively(monkeypatch):
+    monkeypatch.setattr(compose.shutil, "which", lambda name, **_: None)
+    assert not compose.engine_answers()
+    assert compose.mode({}) == "native"
+
+
+def test_a_docker_cli_without_a_daemon_is_not_an_engine(monkeypatch, tmp_path):
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert compose.mode({}) == "native"
+
+
+@pytest.mark.parametrize(("command", "v2", "expected"), [
+    ("up", True, ["up", "-d", "--build", "--wait"]),
+    ("up", False, ["up", "-d", "--build"]),
+    ("down", False, ["down"]),
+    ("down --volumes", False, ["down", "--volumes"]),
+    ("status", False, ["ps"]),
+    ("status --json", True, ["ps", "--format", "json"]),
+    ("logs api", False, ["logs", "api"]),
+    ("logs -f worker", False, ["logs", "--follow", "worker"]),
+    ("stop db", False, ["stop", "db"]),
+    ("start db", False, ["start", "db"]),
+    ("restart rabbitmq", False, ["restart", "rabbitmq"]),
+])
+def test_each_lifecycle_command_has_its_compose_form(command, v2, expected):
+    args = build_parser().parse_args(command.split())
+    assert args.command in compose.LIFECYCLE
+    assert compose.compose_args(args, v2=v2) == expected
+
+
+def test_a_running_native_stack_keeps_the_commands_native(monkeypatch, tmp_path):
+    monkeypatch.setattr(compose, "engine_answers", lambda: True)
+    assert compose.mode({}, home=tmp_path) == "compose"
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "api.pid").write_text(f"{os.getpid()}\n")
+    assert compose.mode({}, home=tmp_path) == "native"
+    assert compose.mode({"LAB_MODE": "compose"}, home=tmp_path) == "compose"

@@ -1,0 +1,79 @@
+"""README.md tells the truth: its commands parse, its paths exist, its ports are the defaults."""
+
+import re
+import shlex
+
+import pytest
+
+from labctl.cli import build_parser
+from labctl.config import ROOT, read_env_file
+
+README = (ROOT / "README.md").read_text()
+CODE = re.findall(r"`([^`\n]+)`", README) + [
+    line.strip() for block in re.findall(r"```bash\n(.*?)```", README, re.S)
+    for line in block.splitlines()
+]
+RUNTIME_PATHS = {".lab/", ".lab-test/"}  # created by ./lab
+
+
+def lab_commands() -> list[str]:
+    found = set()
+    for snippet in CODE:
+        for m in re.finditer(r"\./lab(?: [^|#`,]+)?", snippet):
+            found.add(m.group(0).strip())
+    return sorted(found)
+
+
+@pytest.mark.parametrize("command", lab_commands())
+def test_every_lab_command_in_the_readme_exists(command):
+    argv = shlex.split(command.replace("SERVICE", "api"))[1:]
+    if not argv:
+        return
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit as exc:
+        pytest.fail(f"README names `{command}`, which ./lab refuses (exit {exc.code})")
+
+
+def test_the_quick_start_is_exactly_two_commands():
+    block = re.search(r"## Quick start.*?```bash\n(.*?)```", README, re.S).group(1)
+    assert [ln.split("#")[0].strip() for ln in block.splitlines()] == ["./lab up", "./lab test"]
+
+
+@pytest.mark.parametrize("path", sorted({
+    c for c in CODE
+    if re.fullmatch(r"\.?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]*)*", c) and ("/" in c or "." in c)
+    and not c.startswith("./lab") and not re.fullmatch(r"[a-z_]+\.[a-z_]+", c)
+}))
+def test_every_path_in_the_readme_exists(path):
+    if path in RUNTIME_PATHS:
+        return
+    assert (ROOT / path).exists(), f"README names {path}, which is not in the repository"
+
+
+def test_the_port_table_matches_the_defaults():
+    env = read_env_file(ROOT / ".env")
+    table = {
+        "gateway": "GATEWAY_PORT", "Jaeger query API": "JAEGER_UI_PORT",
+        "OTLP/HTTP": "OTLP_HTTP_PORT", "Prometheus": "PROMETHEUS_PORT",
+        "RabbitMQ management": "RABBITMQ_MANAGEMENT_PORT", "Alertmanager": "ALERTMANAGER_PORT",
+        "Alert receiver": "ALERT_RECEIVER_PORT",
+    }
+    for label, key in table.items():
+        row = next(ln for ln in README.splitlines() if ln.startswith(f"| {label}"))
+        assert row.rstrip(" |").endswith(env[key]), (row, key)
+    internal = next(ln for ln in README.splitlines() if ln.startswith("| internal:"))
+    for key in ("API_PORT", "POSTGRES_PORT", "RABBITMQ_PORT", "RABBITMQ_PROMETHEUS_PORT",
+                "WORKER_METRICS_PORT", "GATEWAY_STATUS_PORT", "POSTGRES_EXPORTER_PORT",
+                "NGINX_EXPORTER_PORT"):
+        assert f" {env[key]}" in internal, key
+    for url_port in re.findall(r"localhost:(\d+)", README):
+        assert url_port in env.values(), url_port
+
+
+def readme_metric_names() -> list[str]:
+    return sorted(set(re.findall(r"`((?:http|recordstore)_[a-z_]+)`", README)))
+
+
+def test_the_readme_names_some_metrics():
+    assert len(readme_metric_names()) >= 6

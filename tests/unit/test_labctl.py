@@ -1,0 +1,44 @@
+import re
+
+import pytest
+
+from labctl import components
+from labctl.config import ROOT, read_env_file
+from labctl.proc import LabError
+
+
+def test_env_file_parsing(tmp_path):
+    f = tmp_path / ".env"
+    f.write_text("# comment\nA=1\nB = 'two words'\n\nC=\"x=y\"\nnot a line\n")
+    assert read_env_file(f) == {"A": "1", "B": "two words", "C": "x=y"}
+
+
+def test_template_rendering_leaves_nginx_variables_alone():
+    out = components.render_template("listen ${PORT}; set $x $request_id;", {"PORT": "8000"})
+    assert out == "listen 8000; set $x $request_id;"
+    with pytest.raises(LabError, match="MISSING"):
+        components.render_template("${MISSING}", {})
+
+
+def test_gateway_template_names_only_variables_the_lab_provides():
+    template = (ROOT / "nginx/templates/default.conf.template").read_text()
+    names = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", template))
+    assert names == {"GATEWAY_LISTEN", "GATEWAY_STATUS_LISTEN", "API_UPSTREAM", "OTLP_UPSTREAM",
+                     "GATEWAY_ACCESS_LOG", "STOREFRONT_ROOT"}
+
+
+def test_component_names_are_the_compose_service_names():
+    assert {"gateway", "api", "worker", "db", "rabbitmq"} <= {c.name for c in components.COMPONENTS}
+
+
+def test_env_file_defines_every_port_the_lab_uses():
+    env = read_env_file(ROOT / ".env")
+    for port in ("GATEWAY_PORT", "API_PORT", "JAEGER_UI_PORT", "OTLP_HTTP_PORT", "PROMETHEUS_PORT",
+                 "POSTGRES_PORT", "RABBITMQ_PORT", "RABBITMQ_DIST_PORT",
+                 "RABBITMQ_MANAGEMENT_PORT", "RABBITMQ_PROMETHEUS_PORT", "WORKER_METRICS_PORT",
+                 "GATEWAY_STATUS_PORT", "ALERTMANAGER_PORT", "ALERT_RECEIVER_PORT",
+                 "POSTGRES_EXPORTER_PORT", "NGINX_EXPORTER_PORT"):
+        assert env[port].isdigit(), port
+    # The machine's own services hold these; the lab must never take them.
+    taken = {"5432", "5672", "6379", "3306", "1883", "4222"}
+    assert not taken & {v for k, v in env.items() if k.endswith("_PORT")}

@@ -1,0 +1,1 @@
+"""The Celery worker: thin task wrappers over recordstore.fulfilment."""
