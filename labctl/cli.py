@@ -173,7 +173,8 @@ def run_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool,
         say("ruff check")
         if subprocess.run([str(venv / "ruff"), "check", "."], cwd=ROOT).returncode != 0:
             return 1
-    home = ROOT / ".lab-test"
+    # LAB_TEST_HOME lets two suites run side by side (e.g. .lab-test-mine, ignored by git).
+    home = Path(cfg_env.get("LAB_TEST_HOME") or ROOT / ".lab-test").resolve()
     env = dict(cfg_env)
     env.update(isolated_environment(home))
     cfg = load(env)

@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 
-def wait_for(check: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.2):
-    """Poll until check() returns something truthy; fail with `what` at the deadline."""
+def wait_for(check: Callable[[], Any], timeout_s: float, what: str | Callable[[], str],
+             interval_s: float = 0.2):
+    """Poll until check() returns something truthy; fail with `what` (or what it returns, when
+    it is a function: the state seen last) at the deadline."""
     deadline = time.monotonic() + timeout_s
     last = None
     while time.monotonic() < deadline:
@@ -19,6 +21,7 @@ def wait_for(check: Callable[[], Any], timeout_s: float, what: str, interval_s: 
         if last:
             return last
         time.sleep(interval_s)
+    what = what() if callable(what) else what
     pytest.fail(f"timed out after {timeout_s}s waiting for {what} (last: {last!r})")
 
 

@@ -4,7 +4,7 @@ import pytest
 from kombu import Connection
 
 from labctl.config import ROOT
-from labctl.proc import free_port, spawn, terminate
+from labctl.proc import free_port, pid_alive, spawn, terminate
 from recordstore.broker import create_celery
 from recordstore.config import Settings, get_settings
 from recordstore.db import session_scope
@@ -47,9 +47,15 @@ def private_worker(lab, tmp_path):
         log = tmp_path / f"worker-{prefix}.log"
         pid = spawn([str(lab.venv_bin / "celery"), "--quiet", "-A", "worker.app", "worker",
                      "--pool", pool, "--concurrency", str(concurrency),
-                     "--queues", f"{prefix}orders,{prefix}emails", "--without-gossip",
+                     "--queues", f"{prefix}orders,{prefix}emails", "--hostname", f"{prefix}@%h",
+                     "--without-gossip",
                      "--without-mingle"], env, log, tmp_path / f"{prefix}.pid", ROOT)
-        wait_for(lambda: "ready" in log.read_text(), 90, "the private worker to be ready")
+        def ready() -> bool:
+            if not pid_alive(pid):
+                pytest.fail(f"the private worker exited at start:\n{log.read_text()[-2000:]}")
+            return "ready" in log.read_text()
+
+        wait_for(ready, 90, "the private worker to be ready")
         app = create_celery(Settings(**{**get_settings().model_dump(), "queue_prefix": prefix}))
         started.append((pid, app))
         return app, log, port, metrics_dir

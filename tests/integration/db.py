@@ -1,6 +1,7 @@
 """Reading and writing the lab's database directly, for assertions."""
 
 import uuid
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -10,6 +11,7 @@ from recordstore.models import Order, Payment, Product
 
 
 def new_order(product_id: int, quantity: int = 1, check_stock: bool = True) -> int:
+    """An accepted order that only the test itself hands to a worker (or to the domain code)."""
     with session_scope() as s:
         if check_stock:
             o = place_order(s, CheckoutRequest(product_id, quantity, "it@example.com"),
@@ -18,6 +20,9 @@ def new_order(product_id: int, quantity: int = 1, check_stock: bool = True) -> i
             o = place_order(s, CheckoutRequest(product_id, 1, "it@example.com"), "it", None, None)
             o.items[0].quantity = quantity
             o.total_cents = s.get(Product, product_id).price_cents * quantity
+        # The test delivers the order itself: marked as handed to the broker, so the stack's
+        # outbox relay does not publish it to the stack's worker as well.
+        o.enqueued_at = datetime.now(UTC)
         return o.id
 
 

@@ -21,10 +21,16 @@ def test_counts_from_every_pool_process_are_summed(private_worker, product):
     wait_for(lambda: all(order(o).status == "confirmed" for o in orders), 60, "8 orders confirmed")
     # Business counts are exact (each order's transitions happen once, whichever process ran
     # them); task runs may exceed 16 if a starved worker's message was redelivered.
-    text = wait_for(lambda: (t := httpx.get(f"http://127.0.0.1:{port}/metrics").text) and
-                    metric_sum(t, "recordstore_orders_completed_total", status="confirmed") == 8
-                    and metric_sum(t, "recordstore_celery_tasks_total", state="succeeded") >= 16
-                    and t, 30, "8 confirmed orders and their 16 task runs counted")
+    seen: dict[str, float] = {}
+
+    def counted() -> str | None:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        seen["confirmed"] = metric_sum(text, "recordstore_orders_completed_total",
+                                       status="confirmed")
+        seen["succeeded"] = metric_sum(text, "recordstore_celery_tasks_total", state="succeeded")
+        return text if seen["confirmed"] == 8 and seen["succeeded"] >= 16 else None
+
+    text = wait_for(counted, 30, lambda: f"8 confirmed orders and 16 task runs counted ({seen})")
     assert metric_sum(text, "recordstore_purchases_total", genre="Rock") == 8
     writers = {m.group(1) for f in metrics_dir.iterdir()
                if (m := re.match(r"counter_(\d+)\.db", f.name))}
