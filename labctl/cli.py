@@ -217,6 +217,26 @@ def isolated_environment(home: Path) -> dict[str, str]:
     return env
 
 
+def exercise_check(name: str) -> Path:
+    """exercises/<NN>-*/check.py for a number (2, 02) or a folder name."""
+    folders = sorted(p for p in (ROOT / "exercises").glob("[0-9][0-9]-*") if p.is_dir())
+    wanted = name.zfill(2) if name.isdigit() else name
+    matches = [p for p in folders if p.name == wanted or p.name.split("-", 1)[0] == wanted]
+    if not matches:
+        raise LabError(f"no exercise {name!r}; there are: {', '.join(p.name for p in folders)}")
+    return matches[0] / "check.py"
+
+
+def run_check(cfg: LabConfig, exercise: str, check_args: list[str]) -> int:
+    """An exercise's check against this lab's own ports (natively they may differ from .env)."""
+    urls = ["--base-url", cfg.url("GATEWAY_PORT"), "--prometheus-url", cfg.url("PROMETHEUS_PORT"),
+            "--jaeger-url", cfg.url("JAEGER_UI_PORT"),
+            "--receiver-url", cfg.url("ALERT_RECEIVER_PORT"),
+            "--mode", compose.mode(home=cfg.home)]
+    argv = [sys.executable, str(exercise_check(exercise)), *urls, *check_args]
+    return subprocess.run(argv, env={**os.environ, "LAB_HOME": str(cfg.home)}).returncode
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="./lab", description="Run the record-store lab natively.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -238,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("traffic", help="background shoppers, so dashboards have live data")
     p.add_argument("action", choices=["start", "stop", "status"])
+    p = sub.add_parser("check", help="an exercise's check: has the lab reached its state?")
+    p.add_argument("exercise", help="its number (02) or folder name (02-database-failure)")
+    p.add_argument("check_args", nargs=argparse.REMAINDER,
+                   help="passed on to the check, e.g. --since 10m --wait 60")
     p = sub.add_parser("dashboard", help="a Grafana dashboard in the terminal, by its own queries")
     p.add_argument("name", nargs="?", default="Purchase Journey", help="title or uid")
     p.add_argument("--list", action="store_true", help="list the provisioned dashboards")
@@ -304,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
                 running = traffic.status(cfg)
                 say(f"traffic {'running' if running else 'stopped'}")
                 return 0 if running else 3
+        elif args.command == "check":
+            return run_check(cfg, args.exercise, [a for a in args.check_args if a != "--"])
         elif args.command == "dashboard":
             from labctl import dashboard
 

@@ -3,6 +3,7 @@
 Names are the compose service names of DESIGN.md, so `./lab stop db` means the same in both modes.
 """
 
+import contextlib
 import glob
 import json
 import os
@@ -301,8 +302,10 @@ class RabbitMQ(Component):
 
     def stop(self, cfg: LabConfig) -> None:
         if self.running(cfg):
-            run(["rabbitmqctl", "-n", self.node(cfg), "stop", str(self.pidfile(cfg))],
-                env=self._env(cfg), timeout_s=60)
+            # A stack started on other ports has another node name: then its pid ends it.
+            with contextlib.suppress(LabError):
+                run(["rabbitmqctl", "-n", self.node(cfg), "stop", str(self.pidfile(cfg))],
+                    env=self._env(cfg), timeout_s=60)
         pid = self.pid(cfg)
         if pid:
             terminate(pid)

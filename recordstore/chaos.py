@@ -1,6 +1,8 @@
 """Faults a learner switches on while the lab runs, without a restart (`./lab chaos`, or the
 admin endpoint). They live in the database, so the API and every worker process see the same
-values; each process re-reads them at most once a second. All are off by default."""
+values; each process re-reads them at most once a second, on a connection outside the
+application's pool (so that db_pool_exhaustion can be switched off again). All are off by
+default."""
 
 import threading
 import time
@@ -11,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 
 from recordstore.config import Settings
-from recordstore.db import get_engine, session_scope
+from recordstore.db import control_session, get_engine
 from recordstore.models import ChaosSetting
 
 log = structlog.get_logger("recordstore.chaos")
@@ -58,7 +60,7 @@ def validate(changes: dict[str, float]) -> dict[str, float]:
 
 def set_faults(changes: dict[str, float]) -> dict[str, float]:
     clean = validate(changes)
-    with session_scope() as session:
+    with control_session() as session:
         for name, value in clean.items():
             session.execute(insert(ChaosSetting).values(name=name, value=value)
                             .on_conflict_do_update(index_elements=["name"],
@@ -69,7 +71,7 @@ def set_faults(changes: dict[str, float]) -> dict[str, float]:
 
 
 def reset_faults() -> dict[str, float]:
-    with session_scope() as session:
+    with control_session() as session:
         session.execute(delete(ChaosSetting))
     _cache.invalidate()
     log.warning("chaos_reset")
@@ -77,7 +79,7 @@ def reset_faults() -> dict[str, float]:
 
 
 def read_faults() -> dict[str, float]:
-    with session_scope() as session:
+    with control_session() as session:
         return {row.name: row.value for row in session.scalars(select(ChaosSetting))}
 
 

@@ -7,8 +7,18 @@ from functools import lru_cache
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from recordstore.config import get_settings
+
+
+def _connect_args(application_name: str) -> dict:
+    s = get_settings()
+    return {
+        "connect_timeout": s.db_connect_timeout_s,
+        "options": f"-c statement_timeout={s.db_statement_timeout_ms}",
+        "application_name": application_name,
+    }
 
 
 @lru_cache
@@ -21,12 +31,16 @@ def get_engine() -> Engine:
         pool_timeout=s.db_connect_timeout_s,
         pool_pre_ping=True,
         pool_recycle=300,
-        connect_args={
-            "connect_timeout": s.db_connect_timeout_s,
-            "options": f"-c statement_timeout={s.db_statement_timeout_ms}",
-            "application_name": "recordstore",
-        },
+        connect_args=_connect_args("recordstore"),
     )
+
+
+@lru_cache
+def get_control_engine() -> Engine:
+    """Connections outside the application's pool, for the lab's own controls (the chaos
+    settings): they must work while a fault holds every pooled connection."""
+    return create_engine(get_settings().database_url, poolclass=NullPool,
+                         connect_args=_connect_args("recordstore-control"))
 
 
 @lru_cache
@@ -37,6 +51,12 @@ def get_sessionmaker() -> sessionmaker[Session]:
 @contextmanager
 def session_scope() -> Iterator[Session]:
     with get_sessionmaker()() as session, session.begin():
+        yield session
+
+
+@contextmanager
+def control_session() -> Iterator[Session]:
+    with Session(get_control_engine()) as session, session.begin():
         yield session
 
 

@@ -32,6 +32,7 @@ sys.path.insert(0, str(HERE))  # labkit sits beside this script
 from labkit import http  # noqa: E402
 from labkit.jaeger import JaegerError, JaegerQuery, SpanTree  # noqa: E402
 from labkit.links import API_SERVICE, DASHBOARD_UID, GATEWAY_SERVICE, WORKER_SERVICE  # noqa: E402
+from labkit.settings import default_url, read_env  # noqa: E402
 from labkit.shop import FINAL_STATUSES, Shop, new_correlation_id  # noqa: E402
 
 OK, FAIL, NA = "ok", "fail", "n/a"
@@ -82,19 +83,6 @@ def format_row(r: Result) -> str:
     mark = symbols()[r.status]
     detail = f"  ({r.detail})" if r.detail else ""
     return f"  {mark:<4}  {r.component:<12} {r.check}{detail}"
-
-
-def read_env(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of the repository's .env (the subset of the format compose reads)."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip().strip("'\"")
-    return values
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> http.Response | str:
@@ -307,7 +295,7 @@ def detect_mode(grafana: str) -> str:
 
 def parser(env: dict[str, str]) -> argparse.ArgumentParser:
     def url(port_name: str, default: str) -> str:
-        return f"http://localhost:{env.get(port_name, default)}"
+        return default_url(env, port_name, default)
 
     p = argparse.ArgumentParser(
         prog="check_stack.py", description=__doc__.split("\n\n")[0],
@@ -332,7 +320,7 @@ def parser(env: dict[str, str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser(read_env(HERE.parent / ".env")).parse_args(argv)
+    args = parser(read_env()).parse_args(argv)
     base, prometheus = args.base_url.rstrip("/"), args.prometheus_url.rstrip("/")
     grafana, jaeger = args.grafana_url.rstrip("/"), args.jaeger_url.rstrip("/")
     mode = detect_mode(grafana) if args.mode == "auto" else args.mode

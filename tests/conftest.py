@@ -6,6 +6,7 @@ import pytest
 
 from labctl.config import LabConfig, load
 from labctl.proc import http_ok
+from tests.helpers import lab_command, lab_run, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +21,10 @@ def lab() -> LabConfig:
 def gateway(lab: LabConfig) -> httpx.Client:
     with httpx.Client(base_url=lab.url("GATEWAY_PORT"), timeout=15) as client:
         yield client
+
+
+@pytest.fixture
+def chaos(lab):
+    """Runtime faults for one test, switched off again afterwards whatever happens."""
+    yield lambda *pairs: lab_command(lab, "chaos", "set", *pairs)
+    wait_for(lambda: lab_run(lab, "chaos", "reset").returncode == 0, 30, "chaos reset")

@@ -1,6 +1,7 @@
 """Helpers shared by the tests: polling with a deadline, JSON over HTTP."""
 
 import json
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
@@ -8,6 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from labctl.config import ROOT
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str | Callable[[], str],
@@ -46,3 +49,15 @@ def metric_sum(exposition: str, name: str, **labels: str) -> float:
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def lab_run(lab, *args: str, timeout_s: float = 180) -> subprocess.CompletedProcess:
+    """`./lab ARGS` against the test stack (its environment)."""
+    return subprocess.run([str(ROOT / "lab"), *args], env=lab.env, capture_output=True,
+                          text=True, timeout=timeout_s, cwd=ROOT)
+
+
+def lab_command(lab, *args: str) -> None:
+    """`./lab ARGS`, which must succeed."""
+    r = lab_run(lab, *args)
+    assert r.returncode == 0, r.stdout + r.stderr

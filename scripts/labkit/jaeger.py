@@ -236,11 +236,21 @@ class JaegerQuery:
         return data[0] if data else None
 
     def find_traces(self, service: str, tags: dict[str, str] | None = None, limit: int = 20,
-                    lookback: str = "2d") -> list[dict[str, Any]]:
-        """Traces with a span of `service` carrying all `tags` (Jaeger's search), newest first."""
-        params = {"service": service, "limit": str(limit), "lookback": lookback}
+                    lookback: str = "2d", operation: str = "", start_us: int | None = None,
+                    min_duration: str = "") -> list[dict[str, Any]]:
+        """Traces with a span of `service` carrying all `tags` (Jaeger's search), newest first;
+        from `start_us` (microseconds since the epoch) when given, else within `lookback`."""
+        params = {"service": service, "limit": str(limit)}
+        if start_us is None:
+            params["lookback"] = lookback
+        else:
+            params.update(start=str(start_us), end=str(time.time_ns() // 1000))
         if tags:
             params["tags"] = _tags_json(tags)
+        if operation:
+            params["operation"] = operation
+        if min_duration:
+            params["minDuration"] = min_duration
         body = self._get("/api/traces", params)
         return list((body or {}).get("data") or [])
 

@@ -1,22 +1,14 @@
 """Acceptance: stopping the lab's database fires DatabaseDown and delivers it to the receiver,
 while the symptoms it causes fire in Prometheus but are inhibited; starting it resolves it."""
 
-import subprocess
 import threading
 
 import pytest
 
-from labctl.config import ROOT
-from tests.helpers import get_json, wait_for
+from tests.helpers import get_json, lab_command, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
 SYMPTOMS = {"HighCheckoutErrorRate", "CheckoutErrorBudgetBurnFast", "CheckoutErrorBudgetBurnSlow"}
-
-
-def lab_command(lab, *args: str) -> None:
-    r = subprocess.run([str(ROOT / "lab"), *args], env=lab.env, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def delivered(lab) -> list[dict]:

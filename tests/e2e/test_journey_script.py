@@ -14,7 +14,7 @@ import pytest
 
 from labctl import cli, traffic
 from labctl.config import ROOT, LabConfig, load
-from tests.helpers import get_json, wait_for
+from tests.helpers import get_json, lab_run, wait_for
 
 pytestmark = pytest.mark.stack
 SCRIPT = ROOT / "scripts" / "trace_purchase_journey.py"
@@ -25,11 +25,6 @@ def journey_script(lab: LabConfig, *args: str, timeout: float = 180) -> subproce
     argv = ["python3", str(SCRIPT), *args, "--base-url", lab.url("GATEWAY_PORT"),
             "--jaeger-url", lab.url("JAEGER_UI_PORT"), "--mode", "native"]
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-
-
-def lab_command(lab: LabConfig, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ROOT / "lab"), *args], env=lab.env, capture_output=True,
-                          text=True, timeout=180, cwd=ROOT)
 
 
 def waterfall_rows(stdout: str) -> list[str]:
@@ -103,7 +98,7 @@ def test_a_load_test_counts_what_the_api_counted(lab, tmp_path: Path):
 @pytest.mark.disruptive
 def test_with_the_database_stopped_the_503s_are_reported_with_their_ids(lab, gateway, tmp_path):
     cid = f"e2e-dbdown-{uuid.uuid4().hex[:10]}"
-    stopped = lab_command(lab, "stop", "db")
+    stopped = lab_run(lab, "stop", "db")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     try:
         r = journey_script(lab, "--correlation-id", cid, "--trace-timeout", "10")
@@ -127,7 +122,7 @@ def test_with_the_database_stopped_the_503s_are_reported_with_their_ids(lab, gat
         assert example["correlation_id"].startswith("load-")
         assert example["correlation_id"] in load.stdout
     finally:
-        lab_command(lab, "start", "db")
+        lab_run(lab, "start", "db")
 
         def healthy() -> bool:
             try:
@@ -141,18 +136,18 @@ def test_with_the_database_stopped_the_503s_are_reported_with_their_ids(lab, gat
 @pytest.mark.disruptive  # alone: its shoppers would move the counters other tests read
 def test_lab_traffic_sends_background_shoppers_until_stopped(lab):
     log = lab.logs / "traffic.log"
-    started = lab_command(lab, "traffic", "start")
+    started = lab_run(lab, "traffic", "start")
     assert started.returncode == 0, started.stdout + started.stderr
     try:
-        assert lab_command(lab, "traffic", "status").returncode == 0
+        assert lab_run(lab, "traffic", "status").returncode == 0
         prefix = re.findall(r"correlation ids (load-[0-9a-f]+)-<n>", log.read_text())[-1]
         gateway_log = lab.logs / "gateway.log"
         wait_for(lambda: f'"correlation_id":"{prefix}-' in gateway_log.read_text(), 60,
                  "a background shopper's request in the gateway's access log")
     finally:
-        stopped = lab_command(lab, "traffic", "stop")
+        stopped = lab_run(lab, "traffic", "stop")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-    assert lab_command(lab, "traffic", "status").returncode == 3
+    assert lab_run(lab, "traffic", "status").returncode == 3
     assert "Summary after" in log.read_text()  # it summed up on SIGTERM
 
 

@@ -33,13 +33,15 @@ def selectors(expr: str) -> list[tuple[str, str]]:
         if m.start() < i:
             continue
         depth, j, quoted = 1, m.end(), False
-        while depth:
+        while depth and j < len(expr):
             ch = expr[j]
             if ch == '"' and expr[j - 1] != "\\":
                 quoted = not quoted
             elif not quoted:
                 depth += {"{": 1, "}": -1}.get(ch, 0)
             j += 1
+        if depth:
+            break  # unbalanced: the rest of a line of code, not PromQL
         found.append((m.group(1), expr[m.end():j - 1]))
         i = j
     return found
@@ -98,7 +100,26 @@ def live(lab, gateway):
             for job, port in SOURCES.items()}
 
 
-EXPRS = alert_exprs() + dashboard_exprs()
+PROMQL = re.compile(r"\b(recordstore|http|pg|rabbitmq|up|ALERTS)\w*\{")
+
+
+def exercise_exprs() -> list[tuple[str, str]]:
+    """The PromQL of the exercises: their checks (f-strings unescaped) and their READMEs."""
+    out = []
+    for path in sorted((ROOT / "exercises").glob("*/check.py")) + [
+            ROOT / "scripts" / "labkit" / "checks.py"]:
+        source = path.read_text().replace("{{", "{").replace("}}", "}")
+        for line in source.splitlines():
+            if PROMQL.search(line) and selectors(line):
+                out.append((str(path.relative_to(ROOT)), line.strip()))
+    for path in sorted((ROOT / "exercises").glob("*/README.md")):
+        for snippet in re.findall(r"`([^`\n]+)`", path.read_text()):
+            if PROMQL.search(snippet) and selectors(snippet):
+                out.append((str(path.relative_to(ROOT)), snippet))
+    return out
+
+
+EXPRS = alert_exprs() + dashboard_exprs() + exercise_exprs()
 
 
 @pytest.mark.parametrize("where,expr", EXPRS, ids=[w for w, _ in EXPRS])
@@ -112,7 +133,7 @@ def test_selected_metrics_and_label_values_exist(live, where, expr):
         samples = [s for src in sources for s in live[src].get(name, [])]
         assert samples, f"{where}: {name} is not exported by {', '.join(sources)}"
         for label, (op, value) in labels.items():
-            if label == "job" or "$" in value or op not in ("=", "=~"):
+            if label == "job" or "$" in value or "{" in value or op not in ("=", "=~"):
                 continue
             if op == "=~" and not WORDS.match(value):
                 continue  # a real pattern (e.g. 5..), not a list of values

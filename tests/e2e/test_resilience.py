@@ -3,25 +3,17 @@ no restart; no order is lost, charged twice or takes stock twice."""
 
 import os
 import signal
-import subprocess
 import time
 import uuid
 
 import pytest
 
 from labctl.components import BY_NAME
-from labctl.config import ROOT
 from recordstore.db import session_scope
 from recordstore.models import Payment
-from tests.helpers import get_json, wait_for, wait_for_order
+from tests.helpers import get_json, lab_command, wait_for, wait_for_order
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
-
-
-def lab_command(lab, *args: str) -> None:
-    r = subprocess.run([str(ROOT / "lab"), *args], env=lab.env, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def checkout(gateway, product_id: int = 1, quantity: int = 1):
@@ -36,14 +28,6 @@ def status_of(gateway, order_id: int) -> str:
 
 def pids(lab) -> dict[str, int]:
     return {name: BY_NAME[name].pid(lab) for name in ("api", "worker")}
-
-
-@pytest.fixture
-def chaos(lab):
-    """Runtime faults for one test, switched off again afterwards whatever happens."""
-    yield lambda *pairs: lab_command(lab, "chaos", "set", *pairs)
-    wait_for(lambda: subprocess.run([str(ROOT / "lab"), "chaos", "reset"], env=lab.env,
-                                    capture_output=True).returncode == 0, 30, "chaos reset")
 
 
 def test_database_outage_fast_errors_and_recovery_without_restart(lab, gateway, chaos):

@@ -3,7 +3,6 @@ Playwright), and that click is the root of the purchase's trace: web -> API -> w
 
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from labctl.config import ROOT
-from tests.helpers import get_json, wait_for
+from tests.helpers import get_json, lab_command, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("storefront")]
 
@@ -182,12 +181,7 @@ def test_the_store_works_by_keyboard(lab, page):
 
 @pytest.mark.disruptive
 def test_with_the_api_down_the_store_explains_with_the_correlation_id(lab, page):
-    def lab_command(*args: str) -> None:
-        r = subprocess.run([str(ROOT / "lab"), *args], env=lab.env, capture_output=True,
-                           text=True, timeout=120)
-        assert r.returncode == 0, r.stdout + r.stderr
-
-    lab_command("stop", "api")
+    lab_command(lab, "stop", "api")
     try:
         with page.expect_response(lambda r: "/products" in r.url) as answer:
             open_store(page, lab)
@@ -206,7 +200,7 @@ def test_with_the_api_down_the_store_explains_with_the_correlation_id(lab, page)
         assert any(gateway_cid in line and '"status":502' in line
                    for line in gateway_log.splitlines())
     finally:
-        lab_command("start", "api")
+        lab_command(lab, "start", "api")
     wait_for(lambda: get_status(lab) == 200, 30, "the API behind the gateway")
     page.get_by_role("button", name="Try again").click()
     expect(page.locator(".card-link").first).to_be_visible()

@@ -192,6 +192,20 @@ def test_published_ports_bind_to_loopback(services):
     assert published >= 6
 
 
+def test_every_port_a_learner_opens_is_published(services):
+    """The host ports of the README's port table (and Grafana): compose publishes each one,
+    so ./lab alerts, ./lab check and the URLs of the docs work in compose as natively."""
+    published = set()
+    for service in services.values():
+        for port in service.get("ports", []):
+            published.add(int(port["published"]) if isinstance(port, dict)
+                          else int(str(port).split(":")[1]))
+    for key in ("GATEWAY_PORT", "JAEGER_UI_PORT", "OTLP_HTTP_PORT", "PROMETHEUS_PORT",
+                "ALERTMANAGER_PORT", "ALERT_RECEIVER_PORT", "RABBITMQ_MANAGEMENT_PORT",
+                "GRAFANA_PORT"):
+        assert int(ENV[key]) in published, key
+
+
 def test_every_image_is_pinned(raw):
     pinned = re.compile(r"^[\w./-]+:v?\d+(\.\d+)+(-[\w.]+)*$")
     for name, service in raw["services"].items():

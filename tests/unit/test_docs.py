@@ -1,4 +1,5 @@
-"""README.md tells the truth: its commands parse, its paths exist, its ports are the defaults."""
+"""README.md and the exercises tell the truth: their commands parse, their paths exist, their
+ports are the defaults, the alerts and the dashboard panels they name exist."""
 
 import re
 import shlex
@@ -9,23 +10,31 @@ from labctl.cli import build_parser
 from labctl.config import ROOT, read_env_file
 
 README = (ROOT / "README.md").read_text()
-CODE = re.findall(r"`([^`\n]+)`", README) + [
-    line.strip() for block in re.findall(r"```bash\n(.*?)```", README, re.S)
-    for line in block.splitlines()
-]
-RUNTIME_PATHS = {".lab/", ".lab-test/"}  # created by ./lab
+DOCS = [ROOT / "README.md", *sorted((ROOT / "exercises").glob("**/README.md"))]
+
+
+def code_of(text: str) -> list[str]:
+    """Inline code and the lines of bash blocks."""
+    return re.findall(r"`([^`\n]+)`", text) + [
+        line.strip() for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+        for line in block.splitlines()
+    ]
+
+
+CODE = [snippet for doc in DOCS for snippet in code_of(doc.read_text())]
+RUNTIME_PATHS = {".lab/", ".lab-test/", ".lab/logs"}  # created by ./lab
 
 
 def lab_commands() -> list[str]:
     found = set()
     for snippet in CODE:
-        for m in re.finditer(r"\./lab(?: [^|#`,]+)?", snippet):
+        for m in re.finditer(r"\./lab(?: [^|#`,;]+)?", snippet):
             found.add(m.group(0).strip())
     return sorted(found)
 
 
 @pytest.mark.parametrize("command", lab_commands())
-def test_every_lab_command_in_the_readme_exists(command):
+def test_every_lab_command_in_the_docs_exists(command):
     argv = shlex.split(command.replace("SERVICE", "api"))[1:]
     if not argv:
         return
@@ -45,10 +54,10 @@ def test_the_quick_start_is_exactly_two_commands():
     if re.fullmatch(r"\.?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]*)*", c) and ("/" in c or "." in c)
     and not c.startswith("./lab") and not re.fullmatch(r"[a-z_]+\.[a-z_]+", c)
 }))
-def test_every_path_in_the_readme_exists(path):
+def test_every_path_in_the_docs_exists(path):
     if path in RUNTIME_PATHS:
         return
-    assert (ROOT / path).exists(), f"README names {path}, which is not in the repository"
+    assert (ROOT / path).exists(), f"the docs name {path}, which is not in the repository"
 
 
 def test_the_port_table_matches_the_defaults():
@@ -67,8 +76,9 @@ def test_the_port_table_matches_the_defaults():
                 "WORKER_METRICS_PORT", "GATEWAY_STATUS_PORT", "POSTGRES_EXPORTER_PORT",
                 "NGINX_EXPORTER_PORT"):
         assert f" {env[key]}" in internal, key
-    for url_port in re.findall(r"localhost:(\d+)", README):
-        assert url_port in env.values(), url_port
+    for doc in DOCS:
+        for url_port in re.findall(r"localhost:(\d+)", doc.read_text()):
+            assert url_port in env.values(), (doc, url_port)
 
 
 def readme_metric_names() -> list[str]:

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Exercise 08's check: from a latency spike on a graph, to the exemplar that names its trace,
+to the trace, to the log lines of that very request."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+from labkit.checks import Lab, NotYet, Step, main  # noqa: E402
+
+SLOW_MS = 300
+HISTOGRAM = 'http_request_duration_seconds_bucket{job="api",handler="/products"}'
+
+
+def slow_exemplar(lab: Lab) -> str:
+    slow = [e for e in lab.exemplars(HISTOGRAM)
+            if float(e["value"]) * 1000 >= SLOW_MS and e.get("labels", {}).get("trace_id")]
+    if not slow:
+        raise NotYet(f"no exemplar of a catalog request over {SLOW_MS} ms")
+    worst = max(slow, key=lambda e: float(e["value"]))
+    lab.memo["trace_id"] = worst["labels"]["trace_id"]
+    return (f"an exemplar of {float(worst['value']) * 1000:.0f} ms names trace "
+            f"{lab.memo['trace_id']}")
+
+
+def trace_found(lab: Lab) -> str:
+    if "trace_id" not in lab.memo:
+        raise NotYet("no exemplar to follow (step 2)")
+    tree = lab.trace_tree(lab.memo["trace_id"])
+    below = [s for s in tree.spans if s.parent is not None]
+    if not below:
+        raise NotYet(f"trace {tree.trace_id} holds only the request's own span so far")
+    slowest = max(below, key=lambda s: s.duration_us)
+    return (f"the trace has {len(tree.spans)} spans; below the request, the slowest is "
+            f"{slowest.operation} ({slowest.duration_us / 1000:.0f} ms)")
+
+
+def logs_found(lab: Lab) -> str:
+    trace_id = lab.memo.get("trace_id")
+    if not trace_id:
+        raise NotYet("no trace id to look for (step 2)")
+    lines = lab.log_lines("api", trace_id)
+    if not lines:
+        raise NotYet(f"no line of the API's log carries trace_id {trace_id}")
+    return f"{len(lines)} line(s) of the API's log carry trace_id {trace_id}"
+
+
+STEPS = [
+    Step("The catalog's latency spiked", lambda lab: lab.latency_peak("/products", SLOW_MS),
+         "make it slow, ./lab chaos set slow_query_ms=800, and browse: "
+         "python3 scripts/trace_purchase_journey.py"),
+    Step("Prometheus keeps an exemplar of a slow request", slow_exemplar,
+         "browse again while the fault is on; exemplars come with each scrape (5 s)"),
+    Step("The exemplar's trace is in Jaeger", trace_found,
+         "the trace arrives a moment after the request: check again"),
+    Step("The API's logs carry the same trace id", logs_found,
+         "every log line carries trace_id; check the API's log: ./lab logs api"),
+    Step("The fault is off and the catalog is fast again",
+         lambda lab: f"{lab.faults_off()}; {lab.catalog_fast()}",
+         "switch it off: ./lab chaos reset"),
+]
+
+if __name__ == "__main__":
+    main("Exercise 08: from a latency spike to its trace to its logs", STEPS)

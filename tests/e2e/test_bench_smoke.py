@@ -1,0 +1,45 @@
+"""`./lab bench --quick` on the test stack: it runs end to end and writes sane, non-empty
+figures. No timing thresholds here: the figures themselves are the README's business."""
+
+import json
+
+import pytest
+
+from tests.helpers import get_json, lab_run
+
+pytestmark = [pytest.mark.stack, pytest.mark.disruptive]  # it restarts the API and the worker
+
+
+@pytest.mark.timeout(420)
+def test_a_quick_benchmark_writes_sane_figures(lab, tmp_path):
+    out = tmp_path / "bench.json"
+    r = lab_run(lab, "bench", "--quick", "--use-running", "--json", str(out), timeout_s=400)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["machine"]["cores"] >= 1 and doc["settings"]["quick"] is True
+    for mode in ("telemetry_on", "telemetry_off"):
+        figures = doc["modes"][mode]
+        for kind in ("checkout", "browse"):
+            rows = figures[kind]
+            assert rows, (mode, kind)
+            for row in rows:
+                assert row["sent"] > 0 and row["ok"] > 0, row
+                assert 0 < row["p50_ms"] <= row["p95_ms"] <= row["p99_ms"] <= row["max_ms"], row
+                assert 0 <= row["error_rate"] <= 1, row
+        pipeline = figures["pipeline"]
+        assert pipeline["confirmed"] > 0 and pipeline["failed"] == 0, pipeline
+        assert 0 < pipeline["p50_ms"] <= pipeline["p95_ms"], pipeline
+        worker = figures["worker"]
+        assert worker["orders_per_s"] > 0, worker
+        assert all(r["confirmed"] == r["placed"] > 0 for r in worker["per_round"]), worker
+        assert figures["checkout_capacity"]["rps"] > 0
+    cost = doc["telemetry_cost"]
+    assert cost["checkout_p95_ratio"] > 0 and cost["worker_throughput_ratio"] > 0, cost
+    assert {t["target"] for t in doc["targets"]} and len(doc["targets"]) == 5
+    memory = doc["memory"]["after_load"]
+    assert memory["total_pss_mib"] > 0
+    assert {"api", "worker", "db", "rabbitmq", "gateway", "prometheus"} <= set(
+        memory["by_component"])
+    assert "checkout" in r.stdout and "p95" in r.stdout  # the printed table
+    # The stack is left as it was: telemetry on, the API healthy.
+    assert get_json(lab.url("GATEWAY_PORT", "/health"))["status"] == "ok"

@@ -1,0 +1,181 @@
+"""Each exercise's check fails, saying why, before its steps are done, and passes after a test
+has run them, on the native stack, with the commands the exercise's README gives."""
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from labctl.config import ROOT, LabConfig
+from tests.helpers import lab_command, lab_run, wait_for
+
+pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
+JOURNEY = ROOT / "scripts" / "trace_purchase_journey.py"
+
+
+def check(lab: LabConfig, exercise: str, since: float, wait_s: float = 0) -> tuple[int, dict]:
+    """`./lab check NN --json`, looking at what happened since `since`."""
+    r = lab_run(lab, "check", exercise, "--", "--json", "--since", str(since),
+                "--wait", str(wait_s), timeout_s=wait_s + 120)
+    assert r.stdout, r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def failing(report: dict) -> dict[int, str]:
+    return {s["number"]: s["detail"] for s in report["steps"] if not s["ok"]}
+
+
+def assert_passes(lab: LabConfig, exercise: str, since: float, wait_s: float = 120) -> dict:
+    rc, report = check(lab, exercise, since, wait_s)
+    assert (rc, failing(report)) == (0, {}), report
+    return report
+
+
+def until_steps_hold(lab: LabConfig, exercise: str, since: float, steps: set[int],
+                     timeout_s: float) -> dict:
+    """Run the check again and again until the given steps hold (the others may not)."""
+    seen: dict = {}
+
+    def holds() -> dict | None:
+        seen["report"] = check(lab, exercise, since)[1]
+        return seen["report"] if steps.isdisjoint(failing(seen["report"])) else None
+
+    return wait_for(holds, timeout_s, lambda: f"steps {sorted(steps)} to hold: {seen}")
+
+
+def journey(lab: LabConfig, *args: str) -> subprocess.CompletedProcess:
+    """scripts/trace_purchase_journey.py with a bare python3, against the test stack."""
+    urls = ["--base-url", lab.url("GATEWAY_PORT"), "--jaeger-url", lab.url("JAEGER_UI_PORT")]
+    sub = list(args[:1]) if args[:1] == ("load-test",) else []
+    rest = list(args[len(sub):])
+    return subprocess.run([sys.executable, "-I", "-S", str(JOURNEY), *sub, *urls, *rest],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+@contextmanager
+def shopping(lab: LabConfig, every_s: float = 0.5) -> Iterator[None]:
+    """A shopper checking out one record after another in the background."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        with httpx.Client(base_url=lab.url("GATEWAY_PORT"), timeout=30) as client:
+            while not stop.wait(every_s):
+                client.post("/checkout", json={"product_id": 1})
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_02_database_failure(lab):
+    since = time.time()
+    rc, report = check(lab, "02", since)
+    assert rc == 1
+    assert "never went down" in failing(report)[1]
+    lab_command(lab, "stop", "db")
+    try:
+        refused = journey(lab, "--correlation-id", "db-down-1")
+        assert refused.returncode == 1 and "db-down-1" in refused.stdout, refused.stdout
+        report = until_steps_hold(lab, "02", since, {1, 2, 3, 4}, 90)
+        assert {5, 6} <= set(failing(report)), report  # the database is still down
+    finally:
+        lab_command(lab, "start", "db")
+    assert_passes(lab, "02", since)
+
+
+def checkouts(lab: LabConfig, n: int, product_id: int = 1) -> list[int]:
+    """n checkouts through the gateway, as the exercises' curl loops do: the status codes."""
+    with httpx.Client(base_url=lab.url("GATEWAY_PORT"), timeout=30) as client:
+        return [client.post("/checkout", json={"product_id": product_id}).status_code
+                for _ in range(n)]
+
+
+def test_01_follow_a_purchase(lab):
+    since = time.time()
+    rc, report = check(lab, "01", since)
+    assert rc == 1 and "no confirmed order" in failing(report)[1]
+    bought = journey(lab, "--correlation-id", "follow-me-01")
+    assert bought.returncode == 0, bought.stdout + bought.stderr
+    report = assert_passes(lab, "01", since, wait_s=60)
+    assert "follow-me-01" in report["steps"][0]["detail"]
+
+
+def test_03_load_testing(lab, tmp_path):
+    since = time.time()
+    rc, report = check(lab, "03", since)
+    assert rc == 1 and "checkout requests at the API" in failing(report)[1]
+    summary = tmp_path / "load.json"
+    ran = journey(lab, "load-test", "--journeys", "120", "--users", "150", "--think-time", "0.1",
+                  "--seed", "3", "--quiet", "--json", str(summary))
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert_passes(lab, "03", since)
+
+
+def accepted_while_down(lab: LabConfig, exercise: str, service: str, orders: int) -> None:
+    """Before: the check fails at step 1. Stop `service`, check out `orders` times (each must
+    still be accepted), wait until steps 1-3 (down, its effect, the alert delivered) hold,
+    start it again: then every step holds."""
+    since = time.time()
+    rc, report = check(lab, exercise, since)
+    assert rc == 1 and "never went down" in failing(report)[1]
+    lab_command(lab, "stop", service)
+    try:
+        assert checkouts(lab, orders) == [202] * orders
+        until_steps_hold(lab, exercise, since, {1, 2, 3}, 90)
+    finally:
+        lab_command(lab, "start", service)
+    assert_passes(lab, exercise, since)
+
+
+def test_04_stuck_worker_and_backlog(lab):
+    accepted_while_down(lab, "04", "worker", 10)
+
+
+def test_05_and_08_slow_queries_and_the_exemplar_trail(lab, chaos):
+    since = time.time()
+    for exercise in ("05", "08"):
+        rc, report = check(lab, exercise, since)
+        assert rc == 1 and "/products" in failing(report)[1], report
+    chaos("slow_query_ms=800")
+    with httpx.Client(base_url=lab.url("GATEWAY_PORT"), timeout=30) as client:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert client.get("/products", params={"page": 1, "page_size": 12}).status_code == 200
+            if all(not {1, 2, 3, 4} & set(failing(check(lab, ex, since)[1]))
+                   for ex in ("05", "08")):
+                break
+    for exercise in ("05", "08"):
+        rc, report = check(lab, exercise, since)
+        assert set(failing(report)) == {5}, report  # only: the fault is still on
+    lab_command(lab, "chaos", "reset")
+    assert_passes(lab, "05", since, wait_s=30)
+    assert_passes(lab, "08", since, wait_s=30)
+
+
+@pytest.mark.timeout(360)
+def test_06_failing_payments_retries_dead_letters_and_the_error_budget(lab, chaos):
+    since = time.time()
+    rc, report = check(lab, "06", since)
+    assert rc == 1 and "payment declined" in failing(report)[1]
+    chaos("payment_failure_rate=0.5", "email_failure_rate=1")
+    assert checkouts(lab, 20) == [202] * 20
+    until_steps_hold(lab, "06", since, {1, 2, 3, 4}, 60)
+    chaos("db_pool_exhaustion=1")
+    with shopping(lab):  # checkouts now fail: the error budget burns
+        until_steps_hold(lab, "06", since, {1, 2, 3, 4, 5, 6}, 240)
+    lab_command(lab, "chaos", "reset")
+    assert_passes(lab, "06", since, wait_s=60)
+
+
+def test_07_broker_outage_loses_no_order(lab):
+    accepted_while_down(lab, "07", "rabbitmq", 3)

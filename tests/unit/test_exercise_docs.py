@@ -1,0 +1,104 @@
+"""The exercises are complete: each has its sections, commands for both run modes, folded
+answers and a check that runs on the standard library alone; the alerts and dashboard panels
+they name exist; the index lists every one."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from labctl.cli import build_parser, exercise_check
+from labctl.config import ROOT
+
+EXERCISES = sorted(p for p in (ROOT / "exercises").glob("[0-9][0-9]-*") if p.is_dir())
+SECTIONS = ["## Steps", "## What to look at", "## Questions", "## Clean-up", "## Check"]
+ALERT_NAMES = {r["alert"] for g in yaml.safe_load(
+    (ROOT / "prometheus" / "rules" / "alerts.yml").read_text())["groups"]
+    for r in g["rules"] if "alert" in r}
+
+
+def panel_titles() -> set[str]:
+    titles = set()
+
+    def walk(panels):
+        for panel in panels:
+            titles.add(panel.get("title", ""))
+            walk(panel.get("panels", []))
+
+    for path in (ROOT / "grafana" / "dashboards").glob("*.json"):
+        board = json.loads(path.read_text())
+        titles.add(board["title"])
+        walk(board.get("panels", []))
+    return titles
+
+
+def ids(paths):
+    return [p.name for p in paths]
+
+
+def test_the_guide_exercises_are_all_there():
+    numbers = [p.name[:2] for p in EXERCISES]
+    assert numbers == [f"{n:02d}" for n in range(1, 9)], numbers
+
+
+@pytest.mark.parametrize("folder", EXERCISES, ids=ids(EXERCISES))
+def test_each_exercise_has_every_section_in_order(folder):
+    text = (folder / "README.md").read_text()
+    assert text.startswith(f"# {folder.name[:2]} · "), "title: # NN · name"
+    assert "**Goal.**" in text
+    positions = [text.find(s) for s in SECTIONS]
+    where = dict(zip(SECTIONS, positions, strict=True))
+    assert -1 not in positions and positions == sorted(positions), where
+    questions = text[text.index("## Questions"):text.index("## Clean-up")]
+    assert questions.count("<details><summary>") >= 2, "at least two questions, answers folded"
+    assert questions.count("<details>") == questions.count("</details>")
+    assert f"./lab check {folder.name[:2]}" in text
+
+
+@pytest.mark.parametrize("folder", EXERCISES, ids=ids(EXERCISES))
+def test_each_exercise_gives_commands_for_both_run_modes(folder):
+    text = (folder / "README.md").read_text()
+    assert "./lab " in text
+    if re.search(r"\./lab (stop|start) ", text):
+        assert re.search(r"docker compose (stop|start) ", text), "compose commands too"
+    if "./lab logs" in text:
+        assert "docker logs kodekloud-record-store-" in text
+
+
+@pytest.mark.parametrize("folder", EXERCISES, ids=ids(EXERCISES))
+def test_the_alerts_and_panels_an_exercise_names_exist(folder):
+    text = (folder / "README.md").read_text()
+    for name in re.findall(r"`([A-Z][A-Za-z]+)`", text):
+        if re.fullmatch(r"(?:[A-Z][a-z]+){2,}", name):  # CamelCase: an alert name
+            assert name in ALERT_NAMES, f"{folder.name} names alert {name}, which does not exist"
+    titles = panel_titles()
+    for title in re.findall(r"(?<![*\w])\*([^*\n]+)\*(?!\*)", text):
+        assert title in titles, f"{folder.name} names panel *{title}*, which no dashboard has"
+
+
+@pytest.mark.parametrize("folder", EXERCISES, ids=ids(EXERCISES))
+def test_each_check_runs_on_the_standard_library_alone(folder):
+    # -I -S: no site-packages, no environment: what a learner's bare python3 has.
+    r = subprocess.run([sys.executable, "-I", "-S", str(folder / "check.py"), "--help"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "--since" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("folder", EXERCISES, ids=ids(EXERCISES))
+def test_the_lab_commands_a_check_suggests_exist(folder):
+    for command in re.findall(r"\./lab [a-z]+(?: [\w.=-]+)*", (folder / "check.py").read_text()):
+        build_parser().parse_args(command.split()[1:])
+
+
+def test_lab_check_finds_an_exercise_by_number_or_name():
+    assert exercise_check("2") == exercise_check("02") == \
+        exercise_check("02-database-failure") == EXERCISES[1] / "check.py"
+
+
+def test_the_index_links_every_exercise():
+    index = (ROOT / "exercises" / "README.md").read_text()
+    for folder in EXERCISES:
+        assert f"({folder.name}/README.md)" in index, folder.name
