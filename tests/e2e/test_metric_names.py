@@ -143,6 +143,20 @@ def test_selected_metrics_and_label_values_exist(live, where, expr):
                     f"{where}: {name}{{{label}={wanted!r}}} never occurs; seen: {sorted(present)}")
 
 
+def exercise_metric_names() -> list[str]:
+    """Metric names an exercise's README names on their own, in backticks."""
+    names = set()
+    for path in (ROOT / "exercises").glob("*/README.md"):
+        names.update(re.findall(r"`((?:recordstore|http|pg|rabbitmq)_[a-z_]+)`", path.read_text()))
+    return sorted(names - {"pg_sleep"})  # the PostgreSQL function exercise 05 shows, no metric
+
+
+@pytest.mark.parametrize("name", exercise_metric_names())
+def test_every_metric_an_exercise_names_is_exported(live, name):
+    forms = (name, f"{name}_bucket", f"{name}_total")  # a histogram's or a counter's series
+    assert any(n in series for series in live.values() for n in forms), name
+
+
 def test_the_selector_parser_handles_braces_inside_label_values():
     got = selectors('sum(rate(x{handler="/products/{product_id}",job="api"}[1m])) / y{a="b"}')
     assert got == [("x", 'handler="/products/{product_id}",job="api"'), ("y", 'a="b"')]
