@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from labkit.checks import API_SERVICE, Lab, NotYet, Step, main  # noqa: E402
 
-SLOW_MS = 300
+SLOW_MS = 500
 
 
 def slow_trace(lab: Lab) -> str:

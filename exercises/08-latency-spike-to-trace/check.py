@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from labkit.checks import Lab, NotYet, Step, main  # noqa: E402
 
-SLOW_MS = 300
+SLOW_MS = 500
 HISTOGRAM = 'http_request_duration_seconds_bucket{job="api",handler="/products"}'
 
 
