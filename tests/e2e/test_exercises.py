@@ -8,15 +8,32 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import httpx
 import pytest
 
 from labctl.config import ROOT, LabConfig
-from tests.helpers import lab_command, lab_run, wait_for
+from tests.helpers import get_json, lab_command, lab_run, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
 JOURNEY = ROOT / "scripts" / "trace_purchase_journey.py"
+
+
+@pytest.fixture(autouse=True)
+def scraped_since_now(lab: LabConfig) -> None:
+    """Every target up and scraped after this moment, before a test starts: a counter a step
+    counts must have a sample from before the test's first change to it (a component just
+    restarted by an earlier test has none yet, and increase() would miss its first count)."""
+    start = time.time()
+
+    def scraped() -> bool:
+        targets = get_json(lab.url("PROMETHEUS_PORT", "/api/v1/targets"))["data"]["activeTargets"]
+        return bool(targets) and all(
+            t["health"] == "up" and datetime.fromisoformat(t["lastScrape"]).timestamp() > start
+            for t in targets)
+
+    wait_for(scraped, 60, "every Prometheus target up and scraped")
 
 
 def check(lab: LabConfig, exercise: str, since: float, wait_s: float = 0) -> tuple[int, dict]:
