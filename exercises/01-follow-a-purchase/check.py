@@ -30,9 +30,7 @@ def purchase_confirmed(lab: Lab) -> str:
 
 
 def one_trace(lab: Lab) -> str:
-    if "trace_id" not in lab.memo:
-        raise NotYet("no purchase to follow (step 1)")
-    tree = lab.trace_tree(lab.memo["trace_id"])
+    tree = lab.trace_tree(lab.found("trace_id", 1))
     missing = [op for op in BUSINESS_STEPS if not tree.find(op)]
     if missing or not {API_SERVICE, WORKER_SERVICE} <= tree.services:
         raise NotYet(f"the trace lacks {', '.join(missing) or 'the worker'}")
@@ -41,9 +39,7 @@ def one_trace(lab: Lab) -> str:
 
 
 def in_every_log(lab: Lab) -> str:
-    cid = lab.memo.get("correlation_id")
-    if not cid:
-        raise NotYet("no correlation id to look for (step 1)")
+    cid = lab.found("correlation_id", 1)
     counts = {svc: len(lab.log_lines(svc, cid)) for svc in ("gateway", "api", "worker")}
     missing = [svc for svc, n in counts.items() if n == 0]
     if missing:

@@ -49,13 +49,6 @@ def orders_processed(lab: Lab) -> str:
         "orders the worker completed")
 
 
-def queue_empty(lab: Lab) -> str:
-    ready = lab.value('rabbitmq_queue_messages_ready{job="rabbitmq",queue="orders"}')
-    if ready is None or ready > 0:
-        raise NotYet(f"the orders queue still holds {ready or 0:.0f} message(s)")
-    return "the orders queue is empty: the worker kept up or caught up"
-
-
 STEPS = [
     Step("A load test ran through the gateway", load_ran,
          "run one: python3 scripts/trace_purchase_journey.py load-test --pattern flash-sale "
@@ -66,7 +59,8 @@ STEPS = [
          "wait for the load test's orders to be confirmed, then check again"),
     Step("The worker completed the orders", orders_processed,
          "give the worker time: each order takes a few seconds"),
-    Step("The queue is empty again", queue_empty, "wait for the worker to catch up"),
+    Step("The queue is empty again", lambda lab: lab.orders_queue_empty(),
+         "wait for the worker to catch up"),
     Step("Every order accepted is final", lambda lab: lab.orders_final(),
          "wait for the worker to catch up"),
 ]

@@ -30,15 +30,6 @@ def worker_back(lab: Lab) -> str:
     return lab.is_up('up{job="worker"}', "the worker")
 
 
-def drained(lab: Lab) -> str:
-    ready = lab.value(QUEUE)
-    unacked = lab.value('rabbitmq_queue_messages_unacked{job="rabbitmq",queue="orders"}')
-    if ready is None or ready > 0 or (unacked or 0) > 0:
-        raise NotYet(f"the orders queue still holds {ready or 0:.0f} ready and "
-                     f"{unacked or 0:.0f} unacknowledged message(s)")
-    return "the orders queue is empty"
-
-
 STEPS = [
     Step("The worker stopped", worker_was_down,
          "stop it: ./lab stop worker (compose: docker compose stop worker)"),
@@ -50,7 +41,8 @@ STEPS = [
          "keep the worker stopped for about 30 s; watch ./lab alerts"),
     Step("The worker is back", worker_back,
          "start it: ./lab start worker (compose: docker compose start worker)"),
-    Step("The backlog drained", drained, "give the worker a few seconds to catch up"),
+    Step("The backlog drained", lambda lab: lab.orders_queue_empty(),
+         "give the worker a few seconds to catch up"),
     Step("Every order accepted is final", lambda lab: lab.orders_final(),
          "the worker finishes the queued orders on its own: check again in a few seconds"),
 ]

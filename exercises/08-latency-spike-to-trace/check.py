@@ -25,9 +25,7 @@ def slow_exemplar(lab: Lab) -> str:
 
 
 def trace_found(lab: Lab) -> str:
-    if "trace_id" not in lab.memo:
-        raise NotYet("no exemplar to follow (step 2)")
-    tree = lab.trace_tree(lab.memo["trace_id"])
+    tree = lab.trace_tree(lab.found("trace_id", 2))
     below = [s for s in tree.spans if s.parent is not None]
     if not below:
         raise NotYet(f"trace {tree.trace_id} holds only the request's own span so far")
@@ -37,9 +35,7 @@ def trace_found(lab: Lab) -> str:
 
 
 def logs_found(lab: Lab) -> str:
-    trace_id = lab.memo.get("trace_id")
-    if not trace_id:
-        raise NotYet("no trace id to look for (step 2)")
+    trace_id = lab.found("trace_id", 2)
     lines = lab.log_lines("api", trace_id)
     if not lines:
         raise NotYet(f"no line of the API's log carries trace_id {trace_id}")

@@ -257,6 +257,22 @@ class Lab:
         return f"{len(statuses)} order(s) accepted, all final: " + (
             ", ".join(f"{n} {s}" for s, n in counts.items()) or "none yet")
 
+    def found(self, key: str, step: int) -> Any:
+        """What an earlier step remembered under `key`; NotYet when that step found nothing."""
+        if not self.memo.get(key):
+            raise NotYet(f"nothing to follow: step {step} found no {key.replace('_', ' ')}")
+        return self.memo[key]
+
+    def orders_queue_empty(self) -> str:
+        """Holds when RabbitMQ's orders queue holds no message, ready or being worked on."""
+        queue = '{job="rabbitmq",queue="orders"}'
+        ready = self.value(f"rabbitmq_queue_messages_ready{queue}")
+        unacked = self.value(f"rabbitmq_queue_messages_unacked{queue}")
+        if ready is None or ready > 0 or (unacked or 0) > 0:
+            raise NotYet(f"the orders queue still holds {ready or 0:.0f} ready and "
+                         f"{unacked or 0:.0f} unacknowledged message(s)")
+        return "the orders queue is empty"
+
     def was_down(self, up_expr: str, what: str) -> str:
         """Holds when `up_expr` (1 up, 0 down) was 0 at some scrape of the window."""
         got = self.value(f"min_over_time(({up_expr}){self.window[:-1]}:5s])")
