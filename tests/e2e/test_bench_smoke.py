@@ -32,7 +32,8 @@ def test_a_quick_benchmark_writes_sane_figures(lab, tmp_path):
         worker = figures["worker"]
         assert worker["orders_per_s"] > 0, worker
         assert all(r["confirmed"] == r["placed"] > 0 for r in worker["per_round"]), worker
-        assert figures["checkout_capacity"]["rps"] > 0
+        # 0 when even the lowest rate missed the bound (a busy machine): a figure, not a fault.
+        assert figures["checkout_capacity"]["rps"] >= 0
     cost = doc["telemetry_cost"]
     assert cost["checkout_p95_ratio"] > 0 and cost["worker_throughput_ratio"] > 0, cost
     assert {t["target"] for t in doc["targets"]} and len(doc["targets"]) == 5
