@@ -7,7 +7,6 @@ from functools import lru_cache
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 from recordstore.config import get_settings
 
@@ -37,9 +36,11 @@ def get_engine() -> Engine:
 
 @lru_cache
 def get_control_engine() -> Engine:
-    """Connections outside the application's pool, for the lab's own controls (the chaos
-    settings): they must work while a fault holds every pooled connection."""
-    return create_engine(get_settings().database_url, poolclass=NullPool,
+    """A small pool of its own, for the lab's own controls (the chaos settings): they must
+    work while a fault holds every connection of the application's pool."""
+    s = get_settings()
+    return create_engine(s.database_url, pool_size=1, max_overflow=1,
+                         pool_timeout=s.db_connect_timeout_s, pool_pre_ping=True,
                          connect_args=_connect_args("recordstore-control"))
 
 
