@@ -16,7 +16,7 @@ from recordstore.config import get_settings
 from recordstore.db import get_engine
 from recordstore.logs import configure_logging
 from recordstore.metrics import initialise_api_series
-from recordstore.outbox import OutboxRelay
+from recordstore.outbox import OutboxRelay, enqueued_marks
 from recordstore.telemetry import configure_tracing
 
 
@@ -30,9 +30,11 @@ def create_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         relay.start()
+        enqueued_marks.start()
         pool_hog.start()
         yield
         pool_hog.stop()
+        enqueued_marks.stop()
         relay.stop()
         if provider is not None:
             provider.shutdown()
@@ -45,7 +47,10 @@ def create_app() -> FastAPI:
     http_metrics.instrument(app, settings.metrics_enabled)
     initialise_api_series()
     if provider is not None:
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
+        # No spans of their own for the ASGI receive and send events: two or three per request
+        # that say nothing the server span does not, and cost CPU on every one.
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider,
+                                           exclude_spans=["receive", "send"])
         SQLAlchemyInstrumentor().instrument(engine=get_engine(), tracer_provider=provider)
         # Injects the trace context into the task headers, so the worker joins this trace.
         CeleryInstrumentor().instrument(tracer_provider=provider)

@@ -441,12 +441,16 @@ def _app_env(service: str):
     return env
 
 
-def _worker_env(cfg: LabConfig) -> dict[str, str]:
-    mp = cfg.home / "worker-metrics"
-    if mp.exists():
-        shutil.rmtree(mp)
-    mp.mkdir(parents=True)
-    return {**_app_env("kodekloud-record-store-worker")(cfg), "PROMETHEUS_MULTIPROC_DIR": str(mp)}
+def _multiprocess_env(name: str, service: str):
+    """A program whose processes (uvicorn's workers, Celery's pool) share one /metrics: each
+    writes its series to PROMETHEUS_MULTIPROC_DIR, emptied at every start."""
+    def env(cfg: LabConfig) -> dict[str, str]:
+        mp = cfg.home / f"{name}-metrics"
+        if mp.exists():
+            shutil.rmtree(mp)
+        mp.mkdir(parents=True)
+        return {**_app_env(service)(cfg), "PROMETHEUS_MULTIPROC_DIR": str(mp)}
+    return env
 
 
 COMPONENTS: list[Component] = [
@@ -462,10 +466,11 @@ COMPONENTS: list[Component] = [
     Program(
         "api", "checkout API (FastAPI)",
         lambda c: [_venv(c, "uvicorn"), "api.main:app", "--host", "127.0.0.1",
-                   "--port", c.env["API_PORT"], "--no-access-log",
-                   "--timeout-graceful-shutdown", "5"],
+                   "--port", c.env["API_PORT"], "--workers", c.env.get("API_WORKERS", "2"),
+                   "--no-access-log", "--timeout-graceful-shutdown", "5"],
         ("API_PORT", "/health"), ("API_PORT",),
-        _app_env("kodekloud-record-store-api"), depends_on=("migrate", "rabbitmq", "jaeger"),
+        _multiprocess_env("api", "kodekloud-record-store-api"),
+        depends_on=("migrate", "rabbitmq", "jaeger"),
     ),
     Program(
         "worker", "order worker (Celery)",
@@ -477,7 +482,8 @@ COMPONENTS: list[Component] = [
                    "--hostname", "worker@%h",
                    "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
         ("WORKER_METRICS_PORT", "/metrics"), ("WORKER_METRICS_PORT",),
-        _worker_env, start_timeout_s=45, depends_on=("migrate", "rabbitmq", "jaeger"),
+        _multiprocess_env("worker", "kodekloud-record-store-worker"), start_timeout_s=45,
+        depends_on=("migrate", "rabbitmq", "jaeger"),
     ),
     Gateway(
         "gateway", "nginx gateway", _nginx_files,

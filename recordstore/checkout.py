@@ -2,11 +2,10 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Row, select, text
 from sqlalchemy.orm import Session
 
-from recordstore.models import Customer, Order, OrderItem, OrderStatus, Product
+from recordstore.models import OrderStatus, Product
 from recordstore.telemetry import tracer
 
 DEFAULT_EMAIL = "guest@recordstore.example"
@@ -20,7 +19,7 @@ class ProductNotFound(Exception):
 
 
 class InsufficientStock(Exception):
-    def __init__(self, product: Product, requested: int):
+    def __init__(self, product: Row, requested: int):
         super().__init__(
             f"only {product.stock} of product {product.id} ({product.title}) in stock, "
             f"{requested} requested"
@@ -36,10 +35,19 @@ class CheckoutRequest:
     payment_method: str = DEFAULT_PAYMENT_METHOD
 
 
-def verify_product(session: Session, product_id: int, quantity: int) -> Product:
+@dataclass(frozen=True)
+class PlacedOrder:
+    id: int
+    total_cents: int
+
+
+def verify_product(session: Session, product_id: int, quantity: int) -> Row:
     with tracer.start_as_current_span("verify_product") as span:
         span.set_attributes({"product_id": product_id, "quantity": quantity})
-        product = session.get(Product, product_id)
+        product = session.connection().execute(
+            select(Product.id, Product.title, Product.genre, Product.price_cents, Product.stock)
+            .where(Product.id == product_id)
+        ).first()
         if product is None:
             raise ProductNotFound(product_id)
         span.set_attributes({"product.genre": product.genre, "product.stock": product.stock})
@@ -48,31 +56,56 @@ def verify_product(session: Session, product_id: int, quantity: int) -> Product:
         return product
 
 
+# Written as SQL: each is one round trip, and SQLAlchemy caches neither a data-modifying CTE
+# nor ON CONFLICT when built as an expression (it would compile them again on every checkout).
+CUSTOMER_ID = text("""
+WITH inserted AS (
+    INSERT INTO customers (email) VALUES (:email)
+    ON CONFLICT (email) DO NOTHING
+    RETURNING id
+)
+SELECT id FROM inserted
+UNION ALL
+SELECT id FROM customers WHERE email = :email
+LIMIT 1
+""")
+CUSTOMER_BY_EMAIL = text("SELECT id FROM customers WHERE email = :email")
+NEW_ORDER = text("""
+WITH new_order AS (
+    INSERT INTO orders (customer_id, status, payment_method, total_cents, correlation_id,
+                        trace_id, traceparent)
+    VALUES (:customer_id, :status, :payment_method, :total_cents, :correlation_id,
+            :trace_id, :traceparent)
+    RETURNING id
+)
+INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)
+SELECT id, :product_id, :quantity, :unit_price_cents FROM new_order
+RETURNING order_id
+""")
+
+
 def upsert_customer(session: Session, email: str) -> int:
-    stmt = (
-        insert(Customer).values(email=email.lower())
-        .on_conflict_do_nothing(index_elements=["email"]).returning(Customer.id)
-    )
-    customer_id = session.scalar(stmt)
+    """The customer's id, created on first purchase."""
+    email = email.lower()
+    customer_id = session.scalar(CUSTOMER_ID, {"email": email})
     if customer_id is None:
-        customer_id = session.scalar(select(Customer.id).where(Customer.email == email.lower()))
+        # A concurrent first purchase by the same email committed after this statement's
+        # snapshot was taken: a new statement sees its row.
+        customer_id = session.scalar(CUSTOMER_BY_EMAIL, {"email": email})
     return customer_id
 
 
 def place_order(session: Session, req: CheckoutRequest, correlation_id: str,
-                trace_id: str | None, traceparent: str | None) -> Order:
+                trace_id: str | None, traceparent: str | None) -> PlacedOrder:
+    """The order and its item, pending: three round trips to the database and its commit."""
     product = verify_product(session, req.product_id, req.quantity)
-    order = Order(
-        customer_id=upsert_customer(session, req.customer_email),
-        status=OrderStatus.PENDING,
-        payment_method=req.payment_method,
-        total_cents=product.price_cents * req.quantity,
-        correlation_id=correlation_id,
-        trace_id=trace_id,
-        traceparent=traceparent,
-    )
-    order.items = [OrderItem(product_id=product.id, quantity=req.quantity,
-                             unit_price_cents=product.price_cents)]
-    session.add(order)
-    session.flush()
-    return order
+    total = product.price_cents * req.quantity
+    order_id = session.scalar(NEW_ORDER, {
+        "customer_id": upsert_customer(session, req.customer_email),
+        "status": OrderStatus.PENDING.value,
+        "payment_method": req.payment_method, "total_cents": total,
+        "correlation_id": correlation_id, "trace_id": trace_id, "traceparent": traceparent,
+        "product_id": product.id, "quantity": req.quantity,
+        "unit_price_cents": product.price_cents,
+    })
+    return PlacedOrder(id=order_id, total_cents=total)

@@ -8,7 +8,7 @@ from recordstore import correlation
 from recordstore.checkout import CheckoutRequest, InsufficientStock, ProductNotFound, place_order
 from recordstore.db import session_scope
 from recordstore.metrics import CHECKOUTS, ORDER_PUBLISH_FAILURES, ORDERS_CREATED
-from recordstore.outbox import mark_enqueued, publish_order
+from recordstore.outbox import enqueued_marks, publish_order
 from recordstore.telemetry import current_trace_id, current_traceparent, tracer
 
 router = APIRouter(tags=["checkout"])
@@ -52,10 +52,7 @@ def checkout(body: CheckoutIn) -> CheckoutAccepted:
             ORDER_PUBLISH_FAILURES.labels(reason="broker_unavailable").inc()
             log.warning("order_publish_deferred", error=str(exc))
         else:
-            try:
-                mark_enqueued(order_id)
-            except DBAPIError as exc:  # published anyway; a relay re-publish is harmless
-                log.warning("order_enqueued_mark_failed", error=str(exc).splitlines()[0])
+            enqueued_marks.add(order_id)
     log.info("order_accepted", product_id=body.product_id, quantity=body.quantity,
              total_cents=total, payment_method=body.payment_method)
     return CheckoutAccepted(

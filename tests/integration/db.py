@@ -3,11 +3,11 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from recordstore.checkout import CheckoutRequest, place_order
 from recordstore.db import session_scope
-from recordstore.models import Order, Payment, Product
+from recordstore.models import Order, OrderItem, Payment, Product
 
 
 def new_order(product_id: int, quantity: int = 1, check_stock: bool = True) -> int:
@@ -18,11 +18,13 @@ def new_order(product_id: int, quantity: int = 1, check_stock: bool = True) -> i
                             f"it-{uuid.uuid4().hex[:8]}", None, None)
         else:  # as if the stock ran out between checkout and processing
             o = place_order(s, CheckoutRequest(product_id, 1, "it@example.com"), "it", None, None)
-            o.items[0].quantity = quantity
-            o.total_cents = s.get(Product, product_id).price_cents * quantity
+            s.execute(update(OrderItem).where(OrderItem.order_id == o.id)
+                      .values(quantity=quantity))
+            s.execute(update(Order).where(Order.id == o.id).values(
+                total_cents=s.get(Product, product_id).price_cents * quantity))
         # The test delivers the order itself: marked as handed to the broker, so the stack's
         # outbox relay does not publish it to the stack's worker as well.
-        o.enqueued_at = datetime.now(UTC)
+        s.execute(update(Order).where(Order.id == o.id).values(enqueued_at=datetime.now(UTC)))
         return o.id
 
 
