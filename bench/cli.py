@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         "duration_s": round(time.monotonic() - t0, 1),
         "stack": "running" if args.use_running else "own (.lab-bench)",
         "machine": report.machine(),
+        "lab": report.lab_settings(stack.base.env),
         "load_average_before": [round(x, 2) for x in load_before],
         "settings": {"rates": plan.rates, "duration_s": plan.duration_s, "rounds": plan.rounds,
                      "latency_bound_ms": report.LATENCY_BOUND_MS, "quick": args.quick,

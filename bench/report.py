@@ -33,6 +33,13 @@ def machine() -> dict:
     }
 
 
+def lab_settings(env: dict[str, str]) -> dict:
+    """How the measured lab was sized (.env): what a reader needs to reproduce the figures."""
+    return {"api_processes": int(env.get("API_WORKERS", "2")),
+            "worker_pool": env.get("WORKER_POOL", "threads"),
+            "worker_concurrency": int(env.get("WORKER_CONCURRENCY", "16"))}
+
+
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
@@ -205,6 +212,8 @@ def render(doc: dict) -> str:
     lines = [
         f"Record store benchmark, {doc['stack']} stack: {m['cpu_model']}, {m['cores']} cores, "
         f"{m['ram_gib']} GiB, {m['os']}",
+        f"API: {doc['lab']['api_processes']} process(es); worker: a "
+        f"{doc['lab']['worker_pool']} pool of {doc['lab']['worker_concurrency']}",
         f"Load average before the run {doc['load_average_before']}"
         + ("" if doc["load_average_before"][0] < QUIET_LOAD else
            ": the machine was busy, so these figures are distorted"),

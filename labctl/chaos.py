@@ -1,6 +1,7 @@
 """`./lab chaos`: switch runtime faults on and off through the API's admin endpoint."""
 
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -23,6 +24,14 @@ def call(cfg: LabConfig, method: str, body: dict | None = None) -> dict:
         raise LabError(f"chaos: the API answered {exc.code}: {detail}") from exc
     except OSError as exc:
         raise LabError(f"chaos: cannot reach the API through the gateway: {exc}") from exc
+
+
+def wait_in_effect(view: dict) -> None:
+    """Return once the change holds in every process: each rereads the faults on a timer of
+    its own (the API's processes, the worker), so a purchase made right after `./lab chaos
+    set` meets the fault, not the settings of a moment before. Nothing can be polled for it:
+    the wait is the rereading period the API states."""
+    time.sleep(float(view.get("in_effect_within_s", 0)))
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, float]:

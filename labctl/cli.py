@@ -313,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
                 view = chaos.call(cfg, "PUT", chaos.parse_assignments(args.assignments))
             else:
                 view = chaos.call(cfg, "DELETE" if args.action == "reset" else "GET")
+            if args.action != "show":
+                chaos.wait_in_effect(view)
             print(chaos.render(view))
         elif args.command == "alerts":
             report = alerts.collect(cfg)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import lazyload
 
 from recordstore.config import Settings
 from recordstore.db import session_scope
@@ -49,9 +50,13 @@ def _fail(order: Order, reason: str) -> Processed:
     return Processed(Outcome.FAILED, reason)
 
 
+# The order without its items, where they are not needed (the mapping loads them eagerly).
+WITHOUT_ITEMS = [lazyload(Order.items)]
+
+
 def process_order(order_id: int, settings: Settings, rng: random.Random | None = None) -> Processed:
     with session_scope() as session:
-        order = session.get(Order, order_id, with_for_update={"of": Order})
+        order = session.get(Order, order_id, with_for_update={"of": Order}, options=WITHOUT_ITEMS)
         if order is None:
             return Processed(Outcome.NOT_FOUND)
         if order.status == OrderStatus.PAID:
@@ -64,7 +69,8 @@ def process_order(order_id: int, settings: Settings, rng: random.Random | None =
     payment = authorize_payment(order_id, amount, method, settings, rng)
     if payment.status == PaymentStatus.DECLINED:
         with session_scope() as session:
-            order = session.get(Order, order_id, with_for_update={"of": Order})
+            order = session.get(Order, order_id, with_for_update={"of": Order},
+                                options=WITHOUT_ITEMS)
             if order.status != OrderStatus.PROCESSING:
                 return Processed(Outcome.ALREADY_DONE)
             return _fail(order, f"payment_declined: {payment.decline_reason}")
@@ -103,7 +109,7 @@ def send_order_confirmation(order_id: int, settings: Settings,
                             rng: random.Random | None = None) -> Processed:
     rng = rng or random.Random()
     with session_scope() as session:
-        order = session.get(Order, order_id)
+        order = session.get(Order, order_id, options=WITHOUT_ITEMS)
         if order is None:
             return Processed(Outcome.NOT_FOUND)
         if order.status == OrderStatus.CONFIRMED:

@@ -5,13 +5,21 @@ import random
 import time
 import uuid
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text
 
 from recordstore.config import Settings
 from recordstore.db import session_scope
 from recordstore.models import Payment, PaymentStatus
 from recordstore.telemetry import tracer
+
+# As SQL: SQLAlchemy caches no ON CONFLICT built as an expression (it would compile it again
+# for every payment).
+RECORD_PAYMENT = text("""
+INSERT INTO payments (order_id, amount_cents, method, status, reference, decline_reason)
+VALUES (:order_id, :amount_cents, :method, :status, :reference, :decline_reason)
+ON CONFLICT (order_id) DO NOTHING
+RETURNING *
+""")
 
 
 def jittered_ms(base_ms: int, jitter: float, rng: random.Random) -> float:
@@ -34,17 +42,13 @@ def authorize_payment(order_id: int, amount_cents: int, method: str, settings: S
         declined = rng.random() < settings.payment_failure_rate
         values = {
             "order_id": order_id, "amount_cents": amount_cents, "method": method,
-            "status": PaymentStatus.DECLINED if declined else PaymentStatus.AUTHORIZED,
+            "status": (PaymentStatus.DECLINED if declined else PaymentStatus.AUTHORIZED).value,
             "reference": f"pay_{uuid.uuid4().hex[:20]}",
             "decline_reason": "card declined by issuer (simulated)" if declined else None,
         }
         with session_scope() as session:
-            stmt = insert(Payment).values(**values).on_conflict_do_nothing(
-                index_elements=["order_id"]
-            ).returning(Payment)
             # A concurrent delivery may have written first: its answer is the answer.
-            payment = session.scalar(stmt) or session.scalar(
-                select(Payment).where(Payment.order_id == order_id)
-            )
+            payment = session.scalar(select(Payment).from_statement(RECORD_PAYMENT), values) or (
+                session.scalar(select(Payment).where(Payment.order_id == order_id)))
         span.set_attribute("payment.status", payment.status)
         return payment

@@ -17,6 +17,7 @@ def test_a_quick_benchmark_writes_sane_figures(lab, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     doc = json.loads(out.read_text())
     assert doc["machine"]["cores"] >= 1 and doc["settings"]["quick"] is True
+    assert doc["lab"]["api_processes"] >= 1 and doc["lab"]["worker_concurrency"] >= 1
     for mode in ("telemetry_on", "telemetry_off"):
         figures = doc["modes"][mode]
         for kind in ("checkout", "browse"):
