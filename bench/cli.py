@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import report
+from bench import report, spans
 from bench.measure import Bench, Plan
 from bench.stack import BENCH_HOME, Stack
 from labctl.cli import down
@@ -17,6 +17,7 @@ from labctl.config import ROOT
 from labctl.proc import LabError
 
 DEFAULT_JSON = ROOT / "artifacts" / "benchmark.json"
+API_SERVICE = "kodekloud-record-store-api"
 
 
 DESCRIPTION = (
@@ -90,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
             lab_up = stack.up(measure_restart=not args.quick)
         after_up = stack.processes()
         stack.prepare()
+        say("measuring what a span costs")
+        span_cost = spans.sdk_span_cost(1000 if args.quick else 5000)
+        per_checkout = spans.spans_per_checkout(stack.url(), stack.base.url("JAEGER_UI_PORT"),
+                                                API_SERVICE)
         try:
             bench = Bench(stack, plan, say)
             rounds = [bench.mode_round(telemetry)
@@ -120,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
                      "pipeline_orders": plan.pipeline_orders, "backlog": plan.backlog,
                      "load": "open loop; latency from the intended send time"},
         "lab_up": lab_up,
+        "spans": {**span_cost, "per_checkout": per_checkout, "api_service": API_SERVICE},
         "modes": modes,
         "telemetry_cost": cost,
         "targets": report.targets(modes["telemetry_on"], cost, lab_up),

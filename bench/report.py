@@ -254,6 +254,11 @@ def render(doc: dict) -> str:
         f"Load generator CPU: {_f(min(gen, default=None))}-{_f(max(gen, default=None))} % "
         "of one core",
     ]
+    sp = doc["spans"]
+    lines.append(
+        f"One span (OpenTelemetry Python SDK, here): {sp['create_end_us']:g} us of CPU to "
+        f"create and end, {sp['encode_us']:g} us to encode for export; a checkout makes "
+        f"{(sp['per_checkout'] or {}).get(sp['api_service'], '?')} spans in the API")
     if doc["lab_up"]:
         lines.append("./lab up until all healthy: " + ", ".join(
             f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s"

@@ -82,6 +82,17 @@ def test_the_port_table_matches_the_defaults():
             assert url_port in env.values(), (doc, url_port)
 
 
+def test_settings_the_docs_quote_are_the_defaults():
+    """`NAME=value` in the docs, for a NAME that .env sets, is what .env sets."""
+    env = read_env_file(ROOT / ".env")
+    quoted = [(doc, name, value) for doc in DOCS
+              for name, value in re.findall(r"`([A-Z][A-Z0-9_]+)=([^`\s]*)`", doc.read_text())
+              if name in env]
+    assert quoted
+    for doc, name, value in quoted:
+        assert value == env[name], (doc.name, name, value, env[name])
+
+
 def readme_metric_names() -> list[str]:
     return sorted(set(re.findall(r"`((?:http|recordstore)_[a-z_]+)`", README)))
 

@@ -1,0 +1,90 @@
+"""What one span costs: the OpenTelemetry Python SDK's own CPU per span, and how many spans a
+checkout makes. With them the telemetry cost of a checkout can be read as spans x cost."""
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+from labctl.config import ROOT
+from labctl.proc import LabError, wait_until
+
+# The attributes of one of the API's SQL spans, correlation id included.
+SQL_SPAN_ATTRIBUTES = {
+    "db.system": "postgresql", "db.name": "recordstore", "db.user": "recordstore",
+    "net.peer.name": "127.0.0.1", "net.peer.port": 15432,
+    "db.statement": "SELECT products.id, products.title, products.genre, products.price_cents, "
+                    "products.stock FROM products WHERE products.id = %(id_1)s::INTEGER",
+    "correlation_id": "f309600dcf56761d897efc183a5d2106",
+}
+EXPORT_BATCH = 512  # the BatchSpanProcessor's default batch
+
+
+def sdk_span_cost(spans: int = 5000) -> dict:
+    """CPU microseconds per span: started, given the SQL span's attributes and ended (the
+    processors' share included), and encoded to OTLP protobuf as the exporter does. In the
+    lab's venv (`python -m bench.spans`): ./lab itself runs on the standard library only."""
+    r = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "bench.spans", str(spans)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise LabError(f"python -m bench.spans failed:\n{r.stderr[-2000:]}")
+    return json.loads(r.stdout)
+
+
+def _measure(spans: int) -> dict:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    finished = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(finished))
+    tracer = provider.get_tracer("bench")
+    started = time.process_time()
+    for _ in range(spans):
+        with tracer.start_as_current_span("SELECT recordstore") as span:
+            span.set_attributes(SQL_SPAN_ATTRIBUTES)
+    made = time.process_time()
+    done = finished.get_finished_spans()
+    for i in range(0, len(done), EXPORT_BATCH):
+        encode_spans(done[i:i + EXPORT_BATCH]).SerializeToString()
+    encoded = time.process_time()
+    provider.shutdown()
+    return {"spans": spans, "create_end_us": round((made - started) / spans * 1e6, 1),
+            "encode_us": round((encoded - made) / spans * 1e6, 1)}
+
+
+def spans_per_checkout(gateway_url: str, jaeger_url: str, service: str,
+                       timeout_s: float = 30) -> dict[str, int] | None:
+    """One checkout through the gateway, and its trace's spans per service, once the API's
+    spans are in (they are exported in batches, every few seconds)."""
+    request = urllib.request.Request(
+        f"{gateway_url}/checkout", method="POST", data=b'{"product_id": 1}',
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        trace_id = json.load(resp).get("trace_id")
+    if not trace_id:
+        return None
+    found: dict[str, int] = {}
+
+    def arrived() -> bool:
+        try:
+            with urllib.request.urlopen(f"{jaeger_url}/api/traces/{trace_id}", timeout=5) as r:
+                data = json.load(r)["data"][0]
+        except (OSError, ValueError, LookupError):
+            return False
+        names = {pid: p["serviceName"] for pid, p in data["processes"].items()}
+        found.clear()
+        for span in data["spans"]:
+            found[names[span["processID"]]] = found.get(names[span["processID"]], 0) + 1
+        operations = {s["operationName"] for s in data["spans"]}
+        return service in found and {"POST /checkout", "enqueue_order"} <= operations
+
+    return dict(found) if wait_until(arrived, timeout_s, 0.5) else None
+
+
+if __name__ == "__main__":
+    print(json.dumps(_measure(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)))
