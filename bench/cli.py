@@ -79,6 +79,7 @@ def _command() -> str:
 def run(args: argparse.Namespace) -> int:
     plan = plan_from(args)
     started, t0, load_before = datetime.now(UTC), time.monotonic(), os.getloadavg()
+    cpu_before = report.cpu_times()
     lab_up = None
     try:
         stack = Stack.running() if args.use_running else Stack.own()
@@ -120,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         "machine": report.machine(),
         "lab": report.lab_settings(stack.base.env),
         "load_average_before": [round(x, 2) for x in load_before],
+        "cpu_steal_pct": report.steal_pct(cpu_before, report.cpu_times()),
         "settings": {"rates": plan.rates, "duration_s": plan.duration_s, "rounds": plan.rounds,
                      "latency_bound_ms": report.LATENCY_BOUND_MS, "quick": args.quick,
                      "pipeline_orders": plan.pipeline_orders, "backlog": plan.backlog,

@@ -13,6 +13,7 @@ from bench.stack import Proc
 MODES = {"telemetry_on": True, "telemetry_off": False}
 TARGET_RATE = 100.0  # the issue's targets are stated at 100 checkouts per second
 QUIET_LOAD = 0.5  # a 1-minute load average under this: nothing else was running
+NOISY_STEAL_PCT = 5.0  # steal over this: the virtual machine's host was busy
 
 
 def machine() -> dict:
@@ -31,6 +32,19 @@ def machine() -> dict:
         "kernel": platform.release(),
         "python": platform.python_version(),
     }
+
+
+def cpu_times() -> list[int]:
+    """The machine's CPU time so far, by kind (the first line of /proc/stat, in ticks)."""
+    return [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+
+
+def steal_pct(before: list[int], after: list[int]) -> float | None:
+    """The share of the machine's CPU time the hypervisor gave to other guests meanwhile
+    (steal, the 8th field): on a virtual machine, the part of a slow run that is not the lab's."""
+    spent = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(spent[:8])  # user..steal; guest time is counted in user already
+    return round(100 * spent[7] / total, 1) if total and len(spent) > 7 else None
 
 
 def lab_settings(env: dict[str, str]) -> dict:
@@ -217,6 +231,9 @@ def render(doc: dict) -> str:
         f"Load average before the run {doc['load_average_before']}"
         + ("" if doc["load_average_before"][0] < QUIET_LOAD else
            ": the machine was busy, so these figures are distorted"),
+        f"CPU stolen by the hypervisor during the run: {_f(doc['cpu_steal_pct'])} %"
+        + ("" if (doc["cpu_steal_pct"] or 0) < NOISY_STEAL_PCT else
+           ": other guests took a share of the cores, so these figures are distorted"),
         f"Open loop: requests leave on a fixed schedule, latency counted from the intended send "
         f"time (no coordinated omission). {s['duration_s']:g} s per rate, {s['rounds']} "
         f"round(s) of telemetry on/off alternated; latencies in ms; CPU = the whole lab's, per "

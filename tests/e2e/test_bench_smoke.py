@@ -18,6 +18,7 @@ def test_a_quick_benchmark_writes_sane_figures(lab, tmp_path):
     doc = json.loads(out.read_text())
     assert doc["machine"]["cores"] >= 1 and doc["settings"]["quick"] is True
     assert doc["lab"]["api_processes"] >= 1 and doc["lab"]["worker_concurrency"] >= 1
+    assert doc["cpu_steal_pct"] is None or 0 <= doc["cpu_steal_pct"] <= 100
     spans = doc["spans"]
     assert spans["create_end_us"] > 0 and spans["encode_us"] > 0, spans
     # The checkout's own spans at least: server span, checkout_order, verify_product, SQL,
