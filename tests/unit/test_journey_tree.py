@@ -159,7 +159,9 @@ def lab_trace(standin: Running) -> str:
     worker's payment fails after 2.4 s, its email takes 2 s, a relay links to another trace."""
     api_provider, api = _tracer(API, standin.otlp_port)
     worker_provider, worker = _tracer(WORKER, standin.otlp_port)
-    t0 = time.time_ns()
+    # The whole purchase (4.7 s) in the past: a search ending "now" must find its worker spans
+    # even when it runs within milliseconds of the export.
+    t0 = time.time_ns() - 10_000 * MS
     other = SpanContext(0xFF, 0xEE, is_remote=True, trace_flags=TraceFlags(1))
 
     def span(tracer, name, parent, start_ms, end_ms, kind=SpanKind.INTERNAL, **attrs):
