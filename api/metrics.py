@@ -159,12 +159,12 @@ def instrument(app: FastAPI, enabled: bool = True) -> None:
         Instrumentator(
             should_group_status_codes=False, excluded_handlers=["/metrics"],
         ).add(metrics.requests()).add(_latency_observer(shared)).instrument(app)
-    registry = REGISTRY
-    if not enabled:
+    if not enabled or directory is not None:
         registry = CollectorRegistry()
-    elif directory is not None:
-        registry = CollectorRegistry()
-        registry.register(_MultiProcessWithExemplars(directory))
+        if enabled:
+            registry.register(_MultiProcessWithExemplars(directory))
+    else:
+        registry = REGISTRY
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics(request: Request) -> Response:

@@ -15,9 +15,9 @@ from bench.stack import BENCH_HOME, Stack
 from labctl.cli import down
 from labctl.config import ROOT
 from labctl.proc import LabError
+from scripts.labkit.links import API_SERVICE
 
 DEFAULT_JSON = ROOT / "artifacts" / "benchmark.json"
-API_SERVICE = "kodekloud-record-store-api"
 
 
 DESCRIPTION = (
@@ -94,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
         stack.prepare()
         say("measuring what a span costs")
         span_cost = spans.sdk_span_cost(1000 if args.quick else 5000)
-        per_checkout = spans.spans_per_checkout(stack.url(), stack.base.url("JAEGER_UI_PORT"),
-                                                API_SERVICE)
+        per_checkout = spans.spans_per_checkout(stack.url(), stack.base.url("JAEGER_UI_PORT"))
         try:
             bench = Bench(stack, plan, say)
             rounds = [bench.mode_round(telemetry)

@@ -5,10 +5,13 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
+from collections import Counter
 
 from labctl.config import ROOT
 from labctl.proc import LabError, wait_until
+from scripts.labkit.http import Unreachable
+from scripts.labkit.jaeger import JaegerError, JaegerQuery, SpanTree, build_tree
+from scripts.labkit.shop import Shop, new_correlation_id
 
 # The attributes of one of the API's SQL spans, correlation id included.
 SQL_SPAN_ATTRIBUTES = {
@@ -57,33 +60,29 @@ def _measure(spans: int) -> dict:
             "encode_us": round((encoded - made) / spans * 1e6, 1)}
 
 
-def spans_per_checkout(gateway_url: str, jaeger_url: str, service: str,
-                       timeout_s: float = 30) -> dict[str, int] | None:
+def spans_per_checkout(gateway_url: str, jaeger_url: str, timeout_s: float = 30
+                       ) -> dict[str, int] | None:
     """One checkout through the gateway, and its trace's spans per service, once the API's
     spans are in (they are exported in batches, every few seconds)."""
-    request = urllib.request.Request(
-        f"{gateway_url}/checkout", method="POST", data=b'{"product_id": 1}',
-        headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        trace_id = json.load(resp).get("trace_id")
-    if not trace_id:
+    step = Shop(gateway_url, new_correlation_id("bench")).checkout(1)
+    if not step.ok or not step.trace_id:
         return None
-    found: dict[str, int] = {}
+    query = JaegerQuery(jaeger_url)
+    seen: list[SpanTree] = []
 
-    def arrived() -> bool:
+    def api_spans_in() -> bool:
         try:
-            with urllib.request.urlopen(f"{jaeger_url}/api/traces/{trace_id}", timeout=5) as r:
-                data = json.load(r)["data"][0]
-        except (OSError, ValueError, LookupError):
+            raw = query.trace(step.trace_id)
+        except (Unreachable, JaegerError):
             return False
-        names = {pid: p["serviceName"] for pid, p in data["processes"].items()}
-        found.clear()
-        for span in data["spans"]:
-            found[names[span["processID"]]] = found.get(names[span["processID"]], 0) + 1
-        operations = {s["operationName"] for s in data["spans"]}
-        return service in found and {"POST /checkout", "enqueue_order"} <= operations
+        if raw:
+            seen[:] = [build_tree(raw)]
+        operations = {span.operation for span in seen[0].spans} if seen else set()
+        return {"POST /checkout", "enqueue_order"} <= operations
 
-    return dict(found) if wait_until(arrived, timeout_s, 0.5) else None
+    if not wait_until(api_spans_in, timeout_s, 0.5):
+        return None
+    return dict(Counter(span.service for span in seen[0].spans))
 
 
 if __name__ == "__main__":
