@@ -12,7 +12,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from labctl import alerts, bootstrap, chaos, compose, traffic
+from labctl import alerts, bootstrap, chaos, compose, compose_phase, traffic
 from labctl.components import BY_NAME, COMPONENTS
 from labctl.config import ROOT, LabConfig, load
 from labctl.proc import LabError, free_port, pid_alive, run, tail, terminate
@@ -166,13 +166,26 @@ def status(cfg: LabConfig) -> list[dict]:
 
 
 def run_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool,
-              lint: bool = True) -> int:
+              lint: bool = True, phases: tuple[str, ...] = ("native", "compose")) -> int:
+    """The suite: the native stack's phases, then the compose phase (compose_phase.py)."""
     bootstrap.ensure_all(for_tests=True)
     venv = ROOT / ".venv" / "bin"
     if lint:
         say("ruff check")
         if subprocess.run([str(venv / "ruff"), "check", "."], cwd=ROOT).returncode != 0:
             return 1
+    if "native" in phases:
+        rc = run_native_tests(cfg_env, pytest_args, keep)
+        if rc != 0:
+            return rc
+    if "compose" in phases:
+        home = Path(cfg_env.get("LAB_COMPOSE_TEST_HOME") or ROOT / ".lab-test-compose").resolve()
+        return compose_phase.run_phase(home, pytest_args)
+    return 0
+
+
+def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool) -> int:
+    venv = ROOT / ".venv" / "bin"
     # LAB_TEST_HOME lets two suites run side by side (e.g. .lab-test-mine, ignored by git).
     home = Path(cfg_env.get("LAB_TEST_HOME") or ROOT / ".lab-test").resolve()
     env = dict(cfg_env)
@@ -185,8 +198,8 @@ def run_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool,
         up(cfg)
         n = os.environ.get("LAB_TEST_WORKERS", "4")
         # Parallel first; then the tests that stop components, one at a time, on the same stack.
-        phases = [["-n", n, "--dist", "loadgroup", "-m", "not disruptive"],
-                  ["-p", "no:xdist", "-m", "disruptive"]]
+        phases = [["-n", n, "--dist", "loadgroup", "-m", "not disruptive and not compose"],
+                  ["-p", "no:xdist", "-m", "disruptive and not compose"]]
         for phase in phases:
             argv = [str(venv / "pytest"), *phase, *pytest_args]
             say(" ".join(argv[1:]))
@@ -275,6 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("test", help="install what is missing and run the whole test suite")
     p.add_argument("--keep", action="store_true", help="leave the test stack running")
     p.add_argument("--no-lint", dest="lint", action="store_false", help="skip ruff (while editing)")
+    only = p.add_mutually_exclusive_group()
+    only.add_argument("--compose", dest="phases", action="store_const", const=("compose",),
+                      help="only the compose phase: docker-compose.yml up on a private engine "
+                      "(the whole suite runs it after the native phases, unless pytest "
+                      "arguments pick tests)")
+    only.add_argument("--native", dest="phases", action="store_const", const=("native",),
+                      help="only the native phases (no Docker engine)")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER)
     return parser
 
@@ -287,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             return compose.run(args)
         if args.command == "test":
             pytest_args = [a for a in args.pytest_args if a != "--"]
-            return run_tests(dict(os.environ), pytest_args, args.keep, args.lint)
+            phases = args.phases or (("native",) if pytest_args else ("native", "compose"))
+            return run_tests(dict(os.environ), pytest_args, args.keep, args.lint, phases)
         if args.command == "bench":
             from bench.cli import run as run_bench
 

@@ -401,6 +401,7 @@ def _nginx_files(cfg: LabConfig) -> list[str]:
         "GATEWAY_STATUS_LISTEN": f"127.0.0.1:{cfg.port('GATEWAY_STATUS_PORT')}",
         "API_UPSTREAM": f"127.0.0.1:{cfg.port('API_PORT')}",
         "OTLP_UPSTREAM": f"127.0.0.1:{cfg.port('OTLP_HTTP_PORT')}",
+        "GATEWAY_UPSTREAM_RESOLVE": "",  # addresses, not names: nothing to re-resolve
         "GATEWAY_ACCESS_LOG": str(cfg.logs / "gateway.log"),
         "STOREFRONT_ROOT": str(ROOT / "nginx" / "html"),
     }

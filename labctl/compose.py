@@ -12,6 +12,7 @@ import argparse
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from labctl.config import ROOT
@@ -20,6 +21,11 @@ from labctl.proc import LabError, pid_alive, read_pid
 MODES = ("compose", "native")
 LIFECYCLE = ("up", "down", "status", "logs", "stop", "start", "restart")
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+LEGACY_NOTE = (
+    "no `docker compose` (Compose v2) here: using Debian's docker-compose 1.29, which works with "
+    "Debian's own docker.io (Engine 20.10). With Docker Engine 26 or newer it fails on any up "
+    "that recreates a container (KeyError: 'ContainerConfig'; docker/compose#11742): install "
+    "the Compose v2 plugin there.")
 
 
 def engine_answers(timeout_s: float = 10.0) -> bool:
@@ -62,6 +68,7 @@ def compose_command() -> list[str]:
         return [docker, "compose"]
     legacy = shutil.which("docker-compose")
     if legacy:
+        print(f"lab: {LEGACY_NOTE}", file=sys.stderr, flush=True)
         return [legacy]
     raise LabError("compose mode needs `docker compose` (Compose v2) or `docker-compose`; "
                    "install one, or run natively with LAB_MODE=native")

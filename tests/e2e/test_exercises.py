@@ -1,23 +1,25 @@
 """Each exercise's check fails, saying why, before its steps are done, and passes after a test
 has run them, on the native stack, with the commands the exercise's README gives."""
 
-import json
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
 import httpx
 import pytest
 
-from labctl.config import ROOT, LabConfig
-from tests.helpers import get_json, lab_command, lab_run, wait_for
+from labctl.config import LabConfig
+from tests.exercise_steps import (
+    assert_passes,
+    before,
+    check,
+    failing,
+    journey,
+    shopping,
+    until_steps_hold,
+)
+from tests.helpers import get_json, lab_command, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
-JOURNEY = ROOT / "scripts" / "trace_purchase_journey.py"
 
 
 @pytest.fixture(autouse=True)
@@ -34,79 +36,6 @@ def scraped_since_now(lab: LabConfig) -> None:
             for t in targets)
 
     wait_for(scraped, 60, "every Prometheus target up and scraped")
-
-
-def check(lab: LabConfig, exercise: str, since: float, wait_s: float = 0) -> tuple[int, dict]:
-    """`./lab check NN --json`, looking at what happened since `since`."""
-    r = lab_run(lab, "check", exercise, "--", "--json", "--since", str(since),
-                "--wait", str(wait_s), timeout_s=wait_s + 120)
-    assert r.stdout, r.stderr
-    return r.returncode, json.loads(r.stdout)
-
-
-def failing(report: dict) -> dict[int, str]:
-    return {s["number"]: s["detail"] for s in report["steps"] if not s["ok"]}
-
-
-def before(lab: LabConfig, *exercises: str) -> tuple[float, list[dict]]:
-    """A `since` from which no exercise's first step holds yet (the traffic of earlier tests
-    has left the windows it looks at), and the checks' reports then: each fails."""
-    seen: dict = {}
-
-    def quiet() -> float | None:
-        since = time.time()
-        seen["reports"] = [check(lab, exercise, since) for exercise in exercises]
-        return since if all(rc == 1 and 1 in failing(report)
-                            for rc, report in seen["reports"]) else None
-
-    since = wait_for(quiet, 90, lambda: f"step 1 of {exercises} not to hold: {seen}")
-    return since, [report for _, report in seen["reports"]]
-
-
-def assert_passes(lab: LabConfig, exercise: str, since: float, wait_s: float = 120) -> dict:
-    rc, report = check(lab, exercise, since, wait_s)
-    assert (rc, failing(report)) == (0, {}), report
-    return report
-
-
-def until_steps_hold(lab: LabConfig, exercise: str, since: float, steps: set[int],
-                     timeout_s: float) -> dict:
-    """Run the check again and again until the given steps hold (the others may not)."""
-    seen: dict = {}
-
-    def holds() -> dict | None:
-        seen["report"] = check(lab, exercise, since)[1]
-        return seen["report"] if steps.isdisjoint(failing(seen["report"])) else None
-
-    return wait_for(holds, timeout_s, lambda: f"steps {sorted(steps)} to hold: {seen}")
-
-
-def journey(lab: LabConfig, *args: str) -> subprocess.CompletedProcess:
-    """scripts/trace_purchase_journey.py with a bare python3, against the test stack."""
-    urls = ["--base-url", lab.url("GATEWAY_PORT"), "--jaeger-url", lab.url("JAEGER_UI_PORT")]
-    sub = list(args[:1]) if args[:1] == ("load-test",) else []
-    rest = list(args[len(sub):])
-    return subprocess.run([sys.executable, "-I", "-S", str(JOURNEY), *sub, *urls, *rest],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
-
-
-@contextmanager
-def shopping(lab: LabConfig, every_s: float = 0.5) -> Iterator[None]:
-    """A shopper checking out one record after another in the background."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        with httpx.Client(base_url=lab.url("GATEWAY_PORT"), timeout=30) as client:
-            while not stop.wait(every_s):
-                client.post("/checkout", json={"product_id": 1})
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def test_02_database_failure(lab):

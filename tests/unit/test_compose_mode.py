@@ -60,3 +60,17 @@ def test_a_running_native_stack_keeps_the_commands_native(monkeypatch, tmp_path)
     (tmp_path / "run" / "api.pid").write_text(f"{os.getpid()}\n")
     assert compose.mode({}, home=tmp_path) == "native"
     assert compose.mode({"LAB_MODE": "compose"}, home=tmp_path) == "compose"
+
+
+def test_the_fallback_to_docker_compose_1_29_says_when_it_breaks(monkeypatch, tmp_path, capsys):
+    """Debian's docker-compose 1.29 reads ContainerConfig, which Engine 26 (API 1.45) dropped."""
+    docker = tmp_path / "docker"
+    docker.write_text("#!/bin/sh\necho \"docker: unknown command: docker $1\" >&2\nexit 1\n")
+    legacy = tmp_path / "docker-compose"
+    legacy.write_text("#!/bin/sh\n")
+    for program in (docker, legacy):
+        program.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert compose.compose_command() == [str(legacy)]
+    note = capsys.readouterr().err
+    assert "docker-compose 1.29" in note and "Engine 26" in note and "ContainerConfig" in note

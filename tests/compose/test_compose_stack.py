@@ -1,0 +1,158 @@
+"""docker-compose.yml, up for real: the compose phase of `./lab test` starts the stack of the
+real file on a private engine (images built here, stand-ins for what cannot be pulled) and runs
+these tests against it, then takes it down and proves nothing is left."""
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from labctl.compose_phase import services_to_start
+from labctl.compose_stack import COMPOSE_FILE, ComposeStack
+from labctl.config import ROOT, LabConfig
+from labctl.proc import LabError
+from scripts.labkit.jaeger import JaegerQuery
+from tests.exercise_steps import assert_passes, before, failing, journey, until_steps_hold
+from tests.helpers import lab_command, wait_for, wait_for_order
+
+pytestmark = pytest.mark.compose
+# What the stand-ins cannot have (tests/compose/standins/): reported, never silently skipped.
+NOT_COVERED = ("grafana", "gateway-span")
+
+
+@pytest.fixture(scope="session")
+def stack() -> ComposeStack:
+    try:
+        return ComposeStack.from_env()
+    except LabError as exc:
+        pytest.fail(str(exc))
+
+
+def test_every_service_but_grafana_is_up_and_healthy(stack):
+    config = stack.config()
+    started = services_to_start(config)
+    assert set(config["services"]) - set(started) == {"grafana", "traffic"}
+    states = {name: stack.state(name, one_shot=name == "migrate") for name in started}
+    assert {n: s for n, s in states.items() if s[0] != "ready"} == {}
+
+
+def test_check_stack_passes_and_reports_what_it_cannot_cover(lab: LabConfig):
+    argv = [sys.executable, "-I", str(ROOT / "scripts" / "check_stack.py"), "--json",
+            "--mode", "compose", "--timeout", "60",
+            *[a for part in NOT_COVERED for a in ("--not-covered", part)],
+            "--base-url", lab.url("GATEWAY_PORT"), "--prometheus-url", lab.url("PROMETHEUS_PORT"),
+            "--jaeger-url", lab.url("JAEGER_UI_PORT"), "--grafana-url", lab.url("GRAFANA_PORT")]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=180)
+    report = json.loads(r.stdout)
+    assert r.returncode == 0, [x for x in report["results"] if x["status"] == "fail"]
+    not_covered = {x["component"] for x in report["results"] if x["status"] == "n/a"}
+    assert not_covered == {"grafana", "gateway"}
+    assert all("not covered" in x["detail"] for x in report["results"] if x["status"] == "n/a")
+    passed = {(x["component"], x["check"].split(" ")[0]) for x in report["results"]
+              if x["status"] == "ok"}
+    assert {("purchase", "order"), ("jaeger", "one"), ("prometheus", "target")} <= passed
+
+
+def test_one_purchase_is_one_trace_and_its_correlation_id_in_every_container_log(lab, stack):
+    cid = f"compose-{uuid.uuid4().hex[:12]}"
+    with httpx.Client(base_url=lab.url("GATEWAY_PORT"), timeout=15) as client:
+        accepted = client.post("/checkout", json={"product_id": 2},
+                               headers={"X-Correlation-ID": cid})
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.headers["X-Correlation-ID"] == cid
+        order = wait_for_order(client, accepted.json()["order_id"], timeout_s=60)
+    assert order["status"] == "confirmed", order
+    query = JaegerQuery(lab.url("JAEGER_UI_PORT"))
+    tree, _ = query.wait_for_tree(accepted.json()["trace_id"],
+                                  lambda t: bool(t.find("send_email")), 60)
+    assert {"checkout_order", "process_order", "send_email"} <= {s.operation for s in tree.spans}
+    for service in ("gateway", "api", "worker"):
+        wait_for(lambda s=service: cid in stack.logs(s, lines=2000), 30,
+                 f"{cid} in the {service} container's log")
+
+
+def test_exercise_02_database_failure_in_compose(lab):
+    """Exercise 02's steps with its compose commands: `./lab stop db` is `docker compose stop
+    db` here; the refusal is a fast JSON 503, and `start db` recovers with no restart."""
+    since, [report] = before(lab, "02")
+    assert "never went down" in failing(report)[1]
+    api_started = api_start_time(lab)
+    lab_command(lab, "stop", "db")
+    try:
+        with httpx.Client(base_url=lab.url("GATEWAY_PORT"), timeout=30) as client:
+            refused = client.post("/checkout", json={"product_id": 1})
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"] == "database_unavailable"
+        assert refused.elapsed.total_seconds() < 5, "a refusal, not a hang"
+        ran = journey(lab, "--correlation-id", "compose-db-down")
+        assert ran.returncode == 1 and "compose-db-down" in ran.stdout, ran.stdout
+        until_steps_hold(lab, "02", since, {1, 2, 3, 4}, 120)
+    finally:
+        lab_command(lab, "start", "db")
+    assert_passes(lab, "02", since, wait_s=150)
+    assert api_start_time(lab) == api_started, "the API was restarted"
+
+
+def api_start_time(lab: LabConfig) -> str:
+    stack = ComposeStack.from_env(lab.env)
+    return stack.container("api")["State"]["StartedAt"]
+
+
+def test_a_broken_env_name_fails_the_run_naming_the_service(stack, tmp_path):
+    """The phase can fail: in a copy of the file whose db gets POSTGRES_PASSWROD, `up` stops at
+    db with the entrypoint's own words (another project, so the stack under test is untouched)."""
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())
+    env = raw["services"]["db"]["environment"]
+    env["POSTGRES_PASSWROD"] = env.pop("POSTGRES_PASSWORD")
+    for service in raw["services"].values():
+        service.pop("container_name", None)
+    broken_file = tmp_path / "docker-compose.yml"
+    broken_file.write_text(yaml.safe_dump(raw))
+    broken = ComposeStack(env={**stack.env, "COMPOSE_PROJECT_NAME": "labbroken"},
+                          files=[broken_file, *stack.files[1:]])
+    started = time.monotonic()
+    try:
+        with pytest.raises(LabError) as failed:
+            broken.up(["db"], timeout_s=90)
+    finally:
+        broken.down()
+    message = str(failed.value)
+    assert message.startswith("db: exited with 1"), message
+    assert "superuser password is not specified" in message
+    assert time.monotonic() - started < 60, "a failure is reported when it happens"
+
+
+def cgroup_memory(container_id: str) -> tuple[int, int]:
+    """(peak, limit) in bytes of a container's memory cgroup (v1 or v2)."""
+    for base in (Path(f"/sys/fs/cgroup/memory/docker/{container_id}"),
+                 Path(f"/sys/fs/cgroup/docker/{container_id}")):
+        if (base / "memory.max_usage_in_bytes").exists():
+            return (int((base / "memory.max_usage_in_bytes").read_text()),
+                    int((base / "memory.limit_in_bytes").read_text()))
+        if (base / "memory.peak").exists():
+            return int((base / "memory.peak").read_text()), int((base / "memory.max").read_text())
+    pytest.fail(f"no memory cgroup for container {container_id}")
+
+
+def test_memory_peaks_stay_within_each_limit(stack, capsys):
+    """Each container's peak so far (every healthcheck run included) against its mem_limit:
+    measured on the stand-ins, printed for README's sizing."""
+    rows, over = [], []
+    for name in services_to_start(stack.config()):
+        info = stack.container(name)
+        if info["State"]["Status"] != "running":  # migrate: done, its cgroup gone
+            continue
+        peak, limit = cgroup_memory(info["Id"])
+        rows.append(f"{name:<18} peak {peak / 2**20:6.1f} MiB of {limit / 2**20:5.0f} MiB")
+        if info["State"].get("OOMKilled") or peak >= limit:
+            over.append(name)
+    with capsys.disabled():
+        print("\ncontainer memory, peak since start (stand-ins where upstream images are pulled):\n"
+              + "\n".join(rows))
+    assert over == []
