@@ -12,7 +12,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from labctl import alerts, bootstrap, chaos, compose, traffic
+from labctl import alerts, bootstrap, chaos, compose, k8s, traffic
 from labctl.components import BY_NAME, COMPONENTS
 from labctl.config import ROOT, LabConfig, load
 from labctl.proc import LabError, free_port, pid_alive, run, tail, terminate
@@ -272,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.cli import configure_parser  # imported here: bench imports labctl.cli
 
     configure_parser(p)
+    k8s.configure_parser(sub)
     p = sub.add_parser("test", help="install what is missing and run the whole test suite")
     p.add_argument("--keep", action="store_true", help="leave the test stack running")
     p.add_argument("--no-lint", dest="lint", action="store_false", help="skip ruff (while editing)")
@@ -288,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "test":
             pytest_args = [a for a in args.pytest_args if a != "--"]
             return run_tests(dict(os.environ), pytest_args, args.keep, args.lint)
+        if args.command == "k8s":
+            return k8s.run(args)
         if args.command == "bench":
             from bench.cli import run as run_bench
 
