@@ -256,3 +256,10 @@ def test_lab_k8s_render_prints_the_manifests():
     r = subprocess.run([sys.executable, str(ROOT / "lab"), "k8s", "render"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and r.stdout == render_text("local"), r.stderr
+
+
+def test_kustomizes_default_load_restrictor_refuses_the_shared_files():
+    """Why README says `kubectl apply -k` does not work, and ./lab k8s render passes a flag."""
+    r = subprocess.run([labk8s.kubectl(), "kustomize", str(labk8s.OVERLAY_DIR / "local")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "security" in r.stderr, r.stderr
