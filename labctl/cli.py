@@ -12,7 +12,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from labctl import alerts, bootstrap, chaos, compose, compose_phase, traffic
+from labctl import alerts, bootstrap, chaos, compose, compose_phase, k8s, traffic
 from labctl.components import BY_NAME, COMPONENTS
 from labctl.config import ROOT, LabConfig, load
 from labctl.proc import LabError, free_port, pid_alive, run, tail, terminate
@@ -285,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.cli import configure_parser  # imported here: bench imports labctl.cli
 
     configure_parser(p)
+    k8s.configure_parser(sub)
     p = sub.add_parser("test", help="install what is missing and run the whole test suite")
     p.add_argument("--keep", action="store_true", help="leave the test stack running")
     p.add_argument("--no-lint", dest="lint", action="store_false", help="skip ruff (while editing)")
@@ -309,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             pytest_args = [a for a in args.pytest_args if a != "--"]
             phases = args.phases or (("native",) if pytest_args else ("native", "compose"))
             return run_tests(dict(os.environ), pytest_args, args.keep, args.lint, phases)
+        if args.command == "k8s":
+            return k8s.run(args)
         if args.command == "bench":
             from bench.cli import run as run_bench
 

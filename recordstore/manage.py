@@ -2,6 +2,7 @@
 
     python -m recordstore.manage migrate     # wait + alembic upgrade head + seed
     python -m recordstore.manage wait-db
+    python -m recordstore.manage wait-migrated   # until the migrations are at head (Kubernetes)
 """
 
 import argparse
@@ -12,6 +13,8 @@ from pathlib import Path
 import structlog
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
@@ -43,6 +46,22 @@ def migrate() -> None:
     command.upgrade(Config(str(ALEMBIC_INI)), "head")
 
 
+def wait_until_migrated(timeout_s: float = 300.0) -> None:
+    """Kubernetes has no depends_on: the API and the worker wait here, in an init container,
+    until the migrate Job has brought the schema to head."""
+    head = ScriptDirectory.from_config(Config(str(ALEMBIC_INI))).get_current_head()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with get_engine().connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current == head:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"migrations not at head {head} after {timeout_s:.0f}s: {current}")
+        log.info("waiting_for_migrations", current=current, head=head)
+        time.sleep(2)
+
+
 def seed() -> int:
     """Insert the catalog's albums that are missing; existing rows (and their stock) are kept."""
     rows = [
@@ -65,7 +84,7 @@ def seed() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m recordstore.manage")
-    parser.add_argument("command", choices=["migrate", "wait-db", "seed"])
+    parser.add_argument("command", choices=["migrate", "wait-db", "wait-migrated", "seed"])
     args = parser.parse_args(argv)
     s = get_settings()
     configure_logging(s.log_format, s.log_level)
@@ -75,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("migrations_applied")
     if args.command in ("migrate", "seed"):
         seed()
+    if args.command == "wait-migrated":
+        wait_until_migrated()
     return 0
 
 

@@ -287,13 +287,14 @@ class Lab:
 
     def log_lines(self, service: str, needle: str) -> list[str]:
         """A component's log lines that contain `needle` (the log files natively, docker logs
-        in compose)."""
+        in compose, kubectl logs on Kubernetes, in the current context's namespace)."""
         if self.mode == "native":
             path = self.lab_home / "logs" / f"{service}.log"
             text = path.read_text(errors="replace") if path.is_file() else ""
         else:
-            proc = subprocess.run(["docker", "logs", CONTAINERS.format(service=service)],
-                                  capture_output=True, text=True, timeout=30)
+            argv = (["kubectl", "logs", f"deploy/{service}"] if self.mode == "kubernetes"
+                    else ["docker", "logs", CONTAINERS.format(service=service)])
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
             text = proc.stdout + proc.stderr
         return [line for line in text.splitlines() if needle in line]
 
@@ -314,9 +315,10 @@ def parser(title: str) -> argparse.ArgumentParser:
     p.add_argument("--prometheus-url", default=default_url(env, "PROMETHEUS_PORT", "9090"))
     p.add_argument("--jaeger-url", default=default_url(env, "JAEGER_UI_PORT", "16686"))
     p.add_argument("--receiver-url", default=default_url(env, "ALERT_RECEIVER_PORT", "9095"))
-    p.add_argument("--mode", choices=("native", "compose"),
+    p.add_argument("--mode", choices=("native", "compose", "kubernetes"),
                    default="native" if (REPO / ".lab" / "run" / "api.pid").exists() else "compose",
-                   help="where the logs are: .lab/logs (native) or docker logs (compose)")
+                   help="where the logs are: .lab/logs (native), docker logs (compose) or "
+                   "kubectl logs (kubernetes)")
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
     return p
 

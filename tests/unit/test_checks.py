@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -65,3 +66,13 @@ def test_a_check_against_no_lab_fails_with_reasons_not_a_traceback():
     report = json.loads(r.stdout)
     assert not report["ok"] and all(not s["ok"] for s in report["steps"])
     assert all(s["detail"] and s["hint"] for s in report["steps"])
+
+
+def test_on_kubernetes_a_check_reads_a_component_log_through_kubectl(tmp_path, monkeypatch):
+    kubectl = tmp_path / "kubectl"
+    kubectl.write_text('#!/bin/sh\n[ "$1 $2" = "logs deploy/api" ] && printf \'a cid-1\\nb\\n\'\n')
+    kubectl.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    lab = lab_at_nothing()
+    lab.mode = "kubernetes"
+    assert lab.log_lines("api", "cid-1") == ["a cid-1"]

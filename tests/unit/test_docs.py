@@ -5,6 +5,7 @@ import re
 import shlex
 
 import pytest
+import yaml
 
 from labctl.cli import build_parser
 from labctl.config import ROOT, read_env_file
@@ -29,7 +30,7 @@ RUNTIME_PATHS = {".lab/", ".lab-test/", ".lab/logs",  # created by ./lab
 def lab_commands() -> list[str]:
     found = set()
     for snippet in CODE:
-        for m in re.finditer(r"\./lab(?: [^|#`,;]+)?", snippet):
+        for m in re.finditer(r"\./lab(?: [^|#`,;>]+)?", snippet):  # > a redirection
             found.add(m.group(0).strip())
     return sorted(found)
 
@@ -99,3 +100,40 @@ def readme_metric_names() -> list[str]:
 
 def test_the_readme_names_some_metrics():
     assert len(readme_metric_names()) >= 6
+
+
+def golden_local() -> list[dict]:
+    """The rendered manifests (tests/static/test_k8s.py proves the file is current)."""
+    text = (ROOT / "deploy" / "k8s" / "rendered" / "local.yaml").read_text()
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def test_the_readme_explains_the_kubernetes_way():
+    section = README.split("## Run it on Kubernetes", 1)[1].split("\n## ", 1)[0]
+    for needle in ("./lab k8s render | kubectl apply -f -",
+                   "kubectl kustomize --load-restrictor LoadRestrictionsNone "
+                   "deploy/k8s/overlays/local",
+                   "./lab k8s render --overlay classroom | kubectl apply -f -",
+                   "### What is validated, and what has not run on a cluster",
+                   "**None of it has run on a cluster**"):
+        assert needle in section, needle
+    manifests = golden_local()
+    built = {c["image"] for o in manifests if o["kind"] in ("Deployment", "StatefulSet", "Job")
+             for c in o["spec"]["template"]["spec"]["containers"] if c["image"].endswith(":local")}
+    loaded = re.search(r"^kind load docker-image (.+)$", section, re.M).group(1).split()
+    assert sorted(loaded) == sorted(built), "kind load names every image compose builds"
+    # Each port compose publishes (but OTLP, which the browser reaches through the gateway)
+    # is forwarded from its .env port to its Service.
+    env = read_env_file(ROOT / ".env")
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    published = {(svc, int(m.group(2))): m.group(1)
+                 for svc, service in compose.items() for port in service.get("ports", [])
+                 if (m := re.fullmatch(r"127\.0\.0\.1:\$\{([A-Z_]+):\?[^}]+\}:(\d+)", port))}
+    assert len(published) >= 8
+    forwards = re.findall(r"^kubectl port-forward svc/([a-z-]+) (\d+):(\d+)$", section, re.M)
+    services = {o["metadata"]["name"]: {p["port"] for p in o["spec"]["ports"]}
+                for o in manifests if o["kind"] == "Service"}
+    for svc, local, remote in forwards:
+        assert int(remote) in services[svc], (svc, remote)
+        assert local == env[published[(svc, int(remote))]], (svc, local)
+    assert {(s, int(r)) for s, _, r in forwards} | {("jaeger", 4318)} >= set(published)

@@ -102,3 +102,49 @@ def test_the_index_links_every_exercise():
     index = (ROOT / "exercises" / "README.md").read_text()
     for folder in EXERCISES:
         assert f"({folder.name}/README.md)" in index, folder.name
+
+
+def rendered_resources() -> dict[tuple[str, str], int]:
+    """(kind, name) of what `kubectl` can name in the local render, with its replicas; a
+    StatefulSet's pods by their ordinal names."""
+    text = (ROOT / "deploy" / "k8s" / "rendered" / "local.yaml").read_text()
+    found = {}
+    for obj in (d for d in yaml.safe_load_all(text) if d):
+        kind, name = obj["kind"].lower(), obj["metadata"]["name"]
+        replicas = (obj.get("spec") or {}).get("replicas", 1)
+        found[(kind, name)] = replicas
+        if kind == "statefulset":
+            found.update({("pod", f"{name}-{i}"): 1 for i in range(replicas)})
+    return found
+
+
+KIND_NAMES = {"deploy": "deployment", "deployment": "deployment", "statefulset": "statefulset",
+              "sts": "statefulset", "svc": "service", "service": "service", "pod": "pod",
+              "job": "job"}
+
+
+def kubectl_commands(text: str) -> list[str]:
+    return [c for c in re.findall(r"`([^`\n]+)`", text) if c.startswith("kubectl ")]
+
+
+@pytest.mark.parametrize("folder", EXERCISES, ids=ids(EXERCISES))
+def test_the_kubernetes_steps_name_what_the_manifests_have(folder):
+    text = (folder / "README.md").read_text()
+    if re.search(r"docker compose (stop|start) ", text):
+        assert "kubectl scale " in text, "Kubernetes steps beside compose's"
+        assert "| native | compose | Kubernetes |" in text
+    if "docker logs kodekloud-record-store-" in text:
+        assert "kubectl logs deploy/" in text
+    resources = rendered_resources()
+    for command in kubectl_commands(text):
+        named = re.findall(r"\b([a-z]+)/([a-z0-9-]+)", re.sub(r" -f \S+", "", command))
+        named += re.findall(r"^kubectl (?:delete|get|describe) (pod|job) ([a-z0-9-]+)", command)
+        for kind, name in named:
+            if kind in KIND_NAMES:
+                assert (KIND_NAMES[kind], name) in resources, f"{command}: no {kind}/{name}"
+        for path in re.findall(r" -f (\S+)", command):
+            assert (ROOT / path).is_file(), f"{command}: no {path}"
+        scaled = re.fullmatch(r"kubectl scale (\w+)/([\w-]+) --replicas=(\d+)", command)
+        if scaled and scaled.group(3) != "0":  # back to what the manifests run
+            kind, name, replicas = scaled.groups()
+            assert resources[(KIND_NAMES[kind], name)] == int(replicas), command
