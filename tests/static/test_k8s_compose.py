@@ -31,6 +31,8 @@ from tests.static.test_compose import ENV, binds, learner_env, mem_bytes, named_
 EXTRA_ENV = {
     # initdb needs a directory it owns: a subdirectory of the volume, not its root.
     "db": {"PGDATA": "/var/lib/postgresql/data/pgdata"},
+    # A Service's address is stable and Docker's DNS is not in a cluster: no `resolve`.
+    "gateway": {"GATEWAY_UPSTREAM_RESOLVE": ""},
 }
 # compose's healthcheck gates the API's start (startupProbe), not its readiness: see api.yaml.
 HEALTHCHECK_PROBE = {"api": "startupProbe"}
@@ -249,9 +251,9 @@ def test_the_gateway_resolves_its_upstreams_with_what_a_cluster_has(lab):
     template = (ROOT / "nginx" / "templates" / "default.conf.template").read_text()
     rendered = render_template(template, env)  # fails on a variable the manifest does not set
     conf = (ROOT / "nginx" / "compose" / "nginx.conf").read_text()
-    if re.search(r"^\s*server\s+\S+[^;]*\bresolve\b", rendered, re.M):
-        # Resolving at run time asks nginx.conf's resolver: Docker's (127.0.0.11) is not here.
-        assert DOCKER_DNS not in re.findall(r"^\s*resolver\s+([^;]+);", conf, re.M)[0]
+    # Resolving at run time would ask nginx.conf's resolver: Docker's, which is not here.
+    assert DOCKER_DNS in re.findall(r"^\s*resolver\s+([^;]+);", conf, re.M)[0]
+    assert not re.search(r"^\s*server\s+\S+[^;]*\bresolve\b", rendered, re.M)
 
 
 def test_the_application_pods_run_as_the_user_their_dockerfile_names(lab):
