@@ -50,7 +50,8 @@ ORDER_END_TO_END = Histogram(
 
 # The label values each counter can take, created at 0 on start-up: dashboards show 0, not
 # "No data", and every value an alert selects exists before the first failure.
-CHECKOUT_OUTCOMES = ("accepted", "product_not_found", "insufficient_stock", "database_unavailable")
+CHECKOUT_OUTCOMES = ("accepted", "product_not_found", "insufficient_stock", "database_unavailable",
+                     "internal_error")
 TASK_NAMES = ("process_order", "send_order_confirmation")
 TASK_STATES = ("started", "succeeded", "failed", "retried", "dead_lettered")
 FAILURE_REASONS = ("payment_declined", "out_of_stock")
