@@ -1,8 +1,10 @@
 """The gateway: correlation ids, limits, the storefront's files, the JSON access log."""
 
+import ipaddress
 import json
 import re
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +86,22 @@ def test_access_log_is_json_with_the_id_and_upstream_time(lab, gateway):
     assert entry["uri"] == "/products/2"
     assert float(entry["upstream_response_time"]) >= 0
     assert re.fullmatch(r"[0-9a-f]{32}", entry["trace_id"])
+
+
+def listening_addresses(port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The local addresses of the TCP sockets that listen on `port`, from the kernel's tables."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            hexed, hexport = local.split(":")
+            if state == "0A" and int(hexport, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(hexed)  # each 32-bit word in the host's (little) byte order
+                found.append(ipaddress.ip_address(
+                    b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))))
+    return found
+
+
+def test_the_gateway_listens_on_loopback_only(lab):
+    addresses = listening_addresses(lab.port("GATEWAY_PORT"))
+    assert addresses and all(address.is_loopback for address in addresses), addresses
