@@ -1,8 +1,10 @@
 """The gateway: correlation ids, limits, the storefront's files, the JSON access log."""
 
+import http.client
 import ipaddress
 import json
 import re
+import socket
 import uuid
 from pathlib import Path
 
@@ -39,6 +41,48 @@ def test_oversized_bodies_are_refused_with_json(gateway):
                         headers={"Content-Type": "application/json"})
     assert resp.status_code == 413
     assert resp.json()["error"] == "payload_too_large"
+
+
+def raw_request(lab, head: bytes) -> http.client.HTTPResponse:
+    """A request sent as bytes, as a client may: nothing normalises it on the way (httpx would
+    resolve the dots of /orders/../../etc/passwd before sending)."""
+    sock = socket.create_connection(("127.0.0.1", lab.port("GATEWAY_PORT")), timeout=10)
+    sock.sendall(head + b"\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    resp = http.client.HTTPResponse(sock)
+    resp.begin()
+    resp.body = resp.read()
+    sock.close()
+    return resp
+
+
+LONG = b"a" * 9000  # past nginx's 8 KiB buffers for a request line or a header
+
+
+@pytest.mark.parametrize("head,status,error", [
+    (b"GET /orders/../../etc/passwd HTTP/1.1", 400, "bad_request"),
+    (b"NOT-HTTP", 400, "bad_request"),
+    (b"GET /no-such-page HTTP/1.1", 404, "not_found"),
+    (b"GET /assets/ HTTP/1.1", 403, "forbidden"),
+    (b"POST /assets/app.js HTTP/1.1\r\nContent-Length: 0", 405, "method_not_allowed"),
+    (b"GET /products/" + LONG + b" HTTP/1.1", 414, "uri_too_long"),
+    (b"GET / HTTP/1.1\r\nCookie: " + LONG, 400, "request_header_too_large"),
+    (b"GET / HTTP/2.0", 505, "http_version_not_supported"),
+], ids=["dot-dot", "no-http", "unknown-path", "directory", "post-a-file", "long-uri",
+        "big-header", "http-2-in-1"])
+def test_the_gateways_own_errors_are_json_with_the_correlation_id(lab, head, status, error):
+    resp = raw_request(lab, head)
+    assert resp.status == status
+    assert resp.getheader("Content-Type") == "application/json"
+    body = json.loads(resp.body)
+    assert set(body) == {"error", "detail", "correlation_id"} and body["error"] == error
+    assert body["correlation_id"] == resp.getheader("X-Correlation-ID")
+    assert re.fullmatch(r"[0-9a-f]{32}", body["correlation_id"])
+
+
+def test_a_gateway_error_keeps_the_callers_correlation_id(gateway):
+    resp = gateway.delete("/", headers={"X-Correlation-ID": "gw-error-1"})
+    assert resp.status_code == 405 and resp.headers["content-type"] == "application/json"
+    assert resp.json()["correlation_id"] == resp.headers["x-correlation-id"] == "gw-error-1"
 
 
 def test_the_storefront_is_served_at_the_root(gateway):
