@@ -64,8 +64,9 @@ def process_order(self: Task, order_id: int) -> str:
             raise
         span.set_attribute("order.outcome", result.outcome)
         if result.outcome is Outcome.FAILED:
-            span.set_status(trace.Status(trace.StatusCode.ERROR, result.reason))
-            log.warning("order_failed", reason=result.reason)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(result.failure)))
+            log.warning("order_failed", failure_code=result.failure.code,
+                        failure_detail=result.failure.detail)
         else:
             log.info("order_processed", outcome=result.outcome)
         if result.outcome in (Outcome.PAID, Outcome.FAILED):
