@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recordstore import correlation
 from recordstore.checkout import InsufficientStock, ProductNotFound
-from recordstore.db import is_unavailable
+from recordstore.db import is_outage
 
 log = structlog.get_logger("api.errors")
 
@@ -64,18 +64,18 @@ def install(app: FastAPI) -> None:
     async def no_stock(_: Request, exc: InsufficientStock):
         return error_response(409, "insufficient_stock", str(exc))
 
-    @app.exception_handler(DBAPIError)
-    async def database(_: Request, exc: DBAPIError):
-        if is_unavailable(exc):
+    async def database(_: Request, exc: DBAPIError | PoolTimeout):
+        if not is_outage(exc):
+            log.exception("database_error")
+            return error_response(500, "internal_error", "unexpected database error")
+        if isinstance(exc, PoolTimeout):
+            log.error("database_pool_exhausted", error=str(exc).splitlines()[0])
+        else:
             log.error("database_unavailable", error=str(exc.orig).splitlines()[0])
-            return dependency_down("database")
-        log.exception("database_error")
-        return error_response(500, "internal_error", "unexpected database error")
-
-    @app.exception_handler(PoolTimeout)
-    async def pool_exhausted(_: Request, exc: PoolTimeout):
-        log.error("database_pool_exhausted", error=str(exc).splitlines()[0])
         return dependency_down("database")
+
+    app.add_exception_handler(DBAPIError, database)
+    app.add_exception_handler(PoolTimeout, database)
 
     @app.exception_handler(BrokerError)
     async def broker(_: Request, exc: BrokerError):

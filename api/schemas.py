@@ -63,7 +63,9 @@ class OrderItemOut(BaseModel):
 class OrderOut(BaseModel):
     order_id: int
     status: str
-    failure_reason: str | None
+    failure_reason: str | None  # "code: detail", for people; scripts select by failure_code
+    failure_code: str | None
+    failure_detail: str | None
     payment_method: str
     total_cents: int
     customer_email: str

@@ -397,7 +397,7 @@ def _nginx_files(cfg: LabConfig) -> list[str]:
     for sub in ("tmp", "conf.d"):
         (home / sub).mkdir(parents=True, exist_ok=True)
     values = {
-        "GATEWAY_LISTEN": str(cfg.port("GATEWAY_PORT")),
+        "GATEWAY_LISTEN": f"{cfg.env['GATEWAY_BIND']}:{cfg.port('GATEWAY_PORT')}",
         "GATEWAY_STATUS_LISTEN": f"127.0.0.1:{cfg.port('GATEWAY_STATUS_PORT')}",
         "API_UPSTREAM": f"127.0.0.1:{cfg.port('API_PORT')}",
         "OTLP_UPSTREAM": f"127.0.0.1:{cfg.port('OTLP_HTTP_PORT')}",

@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from recordstore.config import get_settings
@@ -61,8 +62,9 @@ def control_session() -> Iterator[Session]:
         yield session
 
 
-def is_unavailable(exc: BaseException) -> bool:
-    """True when the database cannot be reached (as opposed to a bug in a query)."""
-    if isinstance(exc, OperationalError):
+def is_outage(exc: BaseException) -> bool:
+    """True when the database cannot serve a request: down, unreachable, or no connection of
+    the pool free in time. False for an error in a query, which is a bug, not an outage."""
+    if isinstance(exc, PoolTimeout | OperationalError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated

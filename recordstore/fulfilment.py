@@ -19,7 +19,15 @@ from recordstore.metrics import (
     PURCHASES,
     REVENUE,
 )
-from recordstore.models import Order, OrderStatus, Payment, PaymentStatus, Product
+from recordstore.models import (
+    Failure,
+    FailureCode,
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    Product,
+)
 from recordstore.payments import authorize_payment, jittered_ms
 from recordstore.states import transition
 from recordstore.telemetry import tracer
@@ -41,13 +49,13 @@ class EmailDeliveryError(Exception):
 @dataclass(frozen=True)
 class Processed:
     outcome: Outcome
-    reason: str | None = None
+    failure: Failure | None = None
 
 
-def _fail(order: Order, reason: str) -> Processed:
-    transition(order, OrderStatus.FAILED, reason)
-    ORDERS_COMPLETED.labels(status="failed", reason=reason.split(":")[0]).inc()
-    return Processed(Outcome.FAILED, reason)
+def _fail(order: Order, failure: Failure) -> Processed:
+    transition(order, OrderStatus.FAILED, failure)
+    ORDERS_COMPLETED.labels(status="failed", reason=failure.code).inc()
+    return Processed(Outcome.FAILED, failure)
 
 
 # The order without its items, where they are not needed (the mapping loads them eagerly).
@@ -73,7 +81,7 @@ def process_order(order_id: int, settings: Settings, rng: random.Random | None =
                                 options=WITHOUT_ITEMS)
             if order.status != OrderStatus.PROCESSING:
                 return Processed(Outcome.ALREADY_DONE)
-            return _fail(order, f"payment_declined: {payment.decline_reason}")
+            return _fail(order, Failure(FailureCode.PAYMENT_DECLINED, payment.decline_reason))
     return reserve_stock(order_id)
 
 
@@ -94,8 +102,9 @@ def reserve_stock(order_id: int) -> Processed:
                 session.execute(update(Payment).where(Payment.order_id == order_id)
                                 .values(status=PaymentStatus.VOIDED))
                 span.set_attribute("stock.short_product_id", product.id)
-                return _fail(order, f"out_of_stock: product {product.id} has "
-                                             f"{product.stock} left, {wanted[product.id]} wanted")
+                return _fail(order, Failure(
+                    FailureCode.OUT_OF_STOCK,
+                    f"product {product.id} has {product.stock} left, {wanted[product.id]} wanted"))
         for product in products:
             product.stock -= wanted[product.id]
             PURCHASES.labels(genre=product.genre).inc(wanted[product.id])

@@ -4,7 +4,7 @@ exports no series for it (the API shows no empty worker histograms, and vice ver
 from prometheus_client import Counter, Histogram
 
 from recordstore.catalog import GENRES
-from recordstore.models import PaymentMethod
+from recordstore.models import FailureCode, PaymentMethod
 
 CHECKOUTS = Counter(
     "recordstore_checkouts", "Checkout attempts at the API, by outcome.", ["outcome"]
@@ -50,10 +50,10 @@ ORDER_END_TO_END = Histogram(
 
 # The label values each counter can take, created at 0 on start-up: dashboards show 0, not
 # "No data", and every value an alert selects exists before the first failure.
-CHECKOUT_OUTCOMES = ("accepted", "product_not_found", "insufficient_stock", "database_unavailable")
+CHECKOUT_OUTCOMES = ("accepted", "product_not_found", "insufficient_stock", "database_unavailable",
+                     "internal_error")
 TASK_NAMES = ("process_order", "send_order_confirmation")
 TASK_STATES = ("started", "succeeded", "failed", "retried", "dead_lettered")
-FAILURE_REASONS = ("payment_declined", "out_of_stock")
 DEAD_LETTERED_REASON = "attempts_exhausted"
 
 
@@ -72,8 +72,8 @@ def initialise_worker_series() -> None:
         for state in TASK_STATES:
             TASKS.labels(task=task, state=state)
     ORDERS_COMPLETED.labels(status="confirmed", reason="")
-    for reason in FAILURE_REASONS:
-        ORDERS_COMPLETED.labels(status="failed", reason=reason)
+    for code in FailureCode:
+        ORDERS_COMPLETED.labels(status="failed", reason=code)
     ORDERS_COMPLETED.labels(status="dead_lettered", reason=DEAD_LETTERED_REASON)
     for method in PaymentMethod:
         REVENUE.labels(payment_method=method)

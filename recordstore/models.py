@@ -1,5 +1,6 @@
 """The data model. Constraints keep the data honest even when code is wrong."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -27,6 +28,25 @@ class OrderStatus(StrEnum):
     PAID = "paid"
     CONFIRMED = "confirmed"
     FAILED = "failed"
+
+
+class FailureCode(StrEnum):
+    """Why an order failed, in a word that metrics and scripts select by; a detail says more."""
+
+    PAYMENT_DECLINED = "payment_declined"
+    OUT_OF_STOCK = "out_of_stock"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one order failed: its FailureCode, and a detail for people."""
+
+    code: str
+    detail: str | None = None
+
+    def __str__(self) -> str:
+        """The one line a person reads: the API's failure_reason, a failed span's message."""
+        return f"{self.code}: {self.detail}" if self.detail else self.code
 
 
 class PaymentMethod(StrEnum):
@@ -101,9 +121,7 @@ class Order(Base):
         CheckConstraint(_in("status", OrderStatus), name="status_valid"),
         CheckConstraint(_in("payment_method", PaymentMethod), name="payment_method_valid"),
         CheckConstraint("total_cents >= 0", name="total_not_negative"),
-        CheckConstraint(
-            "status <> 'failed' OR failure_reason IS NOT NULL", name="failed_has_reason"
-        ),
+        CheckConstraint("status <> 'failed' OR failure_code IS NOT NULL", name="failed_has_code"),
         Index("ix_orders_correlation_id", "correlation_id"),
         Index("ix_orders_customer_id", "customer_id"),
         # The outbox relay's query: accepted orders never handed to the broker.
@@ -123,7 +141,8 @@ class Order(Base):
     trace_id: Mapped[str | None] = mapped_column(String(32))
     # W3C traceparent of the checkout, so a late publish (outbox relay) stays in the same trace.
     traceparent: Mapped[str | None] = mapped_column(String(55))
-    failure_reason: Mapped[str | None] = mapped_column(String(200))
+    failure_code: Mapped[str | None] = mapped_column(String(40))
+    failure_detail: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(Timestamp, server_default=func.now())
     enqueued_at: Mapped[datetime | None] = mapped_column(Timestamp)
     processing_at: Mapped[datetime | None] = mapped_column(Timestamp)
@@ -135,6 +154,10 @@ class Order(Base):
     items: Mapped[list["OrderItem"]] = relationship(
         back_populates="order", lazy="selectin", order_by="OrderItem.id"
     )
+
+    @property
+    def failure(self) -> Failure | None:
+        return Failure(self.failure_code, self.failure_detail) if self.failure_code else None
 
 
 class OrderItem(Base):

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from recordstore.models import Order, OrderStatus
+from recordstore.models import Failure, Order, OrderStatus
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -26,14 +26,15 @@ class InvalidTransition(Exception):
     pass
 
 
-def transition(order: Order, to: OrderStatus, reason: str | None = None) -> None:
+def transition(order: Order, to: OrderStatus, failure: Failure | None = None) -> None:
     current = OrderStatus(order.status)
     if to not in TRANSITIONS[current]:
         raise InvalidTransition(f"order {order.id}: {current} -> {to} is not allowed")
-    if to is S.FAILED and not reason:
+    if to is S.FAILED and failure is None:
         raise InvalidTransition(f"order {order.id}: a failed order needs a reason")
     order.status = to
     if getattr(order, TIMESTAMP[to]) is None:
         setattr(order, TIMESTAMP[to], datetime.now(UTC))
-    if reason:
-        order.failure_reason = reason[:200]
+    if failure is not None:
+        order.failure_code = failure.code
+        order.failure_detail = failure.detail[:200] if failure.detail else None

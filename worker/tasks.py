@@ -7,13 +7,11 @@ from celery import Task
 from celery.exceptions import Reject
 from kombu.exceptions import OperationalError as BrokerError
 from opentelemetry import trace
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from recordstore import chaos, correlation, fulfilment
 from recordstore.broker import PROCESS_ORDER, SEND_ORDER_CONFIRMATION, celery_app
 from recordstore.config import get_settings
-from recordstore.db import is_unavailable
+from recordstore.db import is_outage
 from recordstore.fulfilment import EmailDeliveryError, Outcome
 from recordstore.metrics import (
     DEAD_LETTERED_REASON,
@@ -26,12 +24,8 @@ from recordstore.telemetry import mark_error, tracer
 log = structlog.get_logger("worker.tasks")
 
 
-def is_database_outage(exc: BaseException) -> bool:
-    return isinstance(exc, PoolTimeout) or (isinstance(exc, DBAPIError) and is_unavailable(exc))
-
-
 def is_transient(exc: BaseException) -> bool:
-    return is_database_outage(exc) or isinstance(
+    return is_outage(exc) or isinstance(
         exc, BrokerError | EmailDeliveryError | ConnectionError | TimeoutError
     )
 
@@ -43,7 +37,7 @@ def retry_or_dead_letter(task: Task, order_id: int, exc: BaseException) -> None:
     fine, and an order accepted before the outage must complete once the database is back."""
     s = get_settings()
     attempt = task.request.retries + 1
-    outage = is_database_outage(exc)
+    outage = is_outage(exc)
     if attempt >= s.task_max_attempts and not outage:
         log.error("task_dead_lettered", attempts=attempt, error=str(exc).splitlines()[0])
         TASKS.labels(task=task.name, state="dead_lettered").inc()
@@ -70,8 +64,9 @@ def process_order(self: Task, order_id: int) -> str:
             raise
         span.set_attribute("order.outcome", result.outcome)
         if result.outcome is Outcome.FAILED:
-            span.set_status(trace.Status(trace.StatusCode.ERROR, result.reason))
-            log.warning("order_failed", reason=result.reason)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(result.failure)))
+            log.warning("order_failed", failure_code=result.failure.code,
+                        failure_detail=result.failure.detail)
         else:
             log.info("order_processed", outcome=result.outcome)
         if result.outcome in (Outcome.PAID, Outcome.FAILED):

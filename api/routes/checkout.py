@@ -1,12 +1,11 @@
 import structlog
 from fastapi import APIRouter
 from kombu.exceptions import OperationalError as BrokerError
-from sqlalchemy.exc import DBAPIError
 
 from api.schemas import CheckoutAccepted, CheckoutIn, ErrorOut
 from recordstore import correlation
 from recordstore.checkout import CheckoutRequest, InsufficientStock, ProductNotFound, place_order
-from recordstore.db import session_scope
+from recordstore.db import is_outage, session_scope
 from recordstore.metrics import CHECKOUTS, ORDER_PUBLISH_FAILURES, ORDERS_CREATED
 from recordstore.outbox import enqueued_marks, publish_order
 from recordstore.telemetry import current_trace_id, current_traceparent, tracer
@@ -14,6 +13,13 @@ from recordstore.telemetry import current_trace_id, current_traceparent, tracer
 router = APIRouter(tags=["checkout"])
 log = structlog.get_logger("api.checkout")
 OUTCOMES = {ProductNotFound: "product_not_found", InsufficientStock: "insufficient_stock"}
+
+
+def refused_outcome(exc: Exception) -> str:
+    """The outcome a refused checkout is counted under: the one its error answer names."""
+    if type(exc) in OUTCOMES:
+        return OUTCOMES[type(exc)]
+    return "database_unavailable" if is_outage(exc) else "internal_error"
 
 
 @router.post(
@@ -35,11 +41,8 @@ def checkout(body: CheckoutIn) -> CheckoutAccepted:
                     cid, current_trace_id(), current_traceparent(),
                 )
                 order_id, total = order.id, order.total_cents
-        except (ProductNotFound, InsufficientStock) as exc:
-            CHECKOUTS.labels(outcome=OUTCOMES[type(exc)]).inc()
-            raise
-        except DBAPIError:
-            CHECKOUTS.labels(outcome="database_unavailable").inc()
+        except Exception as exc:
+            CHECKOUTS.labels(outcome=refused_outcome(exc)).inc()
             raise
         structlog.contextvars.bind_contextvars(order_id=order_id)
         span.set_attribute("order_id", order_id)

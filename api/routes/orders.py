@@ -17,7 +17,9 @@ def get_order(
     if order is None:
         raise HTTPException(404, f"order {order_id} does not exist")
     return OrderOut(
-        order_id=order.id, status=order.status, failure_reason=order.failure_reason,
+        order_id=order.id, status=order.status,
+        failure_reason=str(order.failure) if order.failure else None,
+        failure_code=order.failure_code, failure_detail=order.failure_detail,
         payment_method=order.payment_method, total_cents=order.total_cents,
         customer_email=order.customer.email, correlation_id=order.correlation_id,
         trace_id=order.trace_id,

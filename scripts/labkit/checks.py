@@ -227,7 +227,8 @@ class Lab:
             status = order.body.get("status") if order.ok else None
             if status in FINAL_STATUSES:
                 if status != "confirmed":
-                    raise NotYet(f"test order {order_id} {status}: {order.body.get('reason')}")
+                    raise NotYet(f"test order {order_id} {status}: "
+                                 f"{order.body.get('failure_reason')}")
                 return f"test order {order_id} confirmed (correlation id {shop.correlation_id})"
             time.sleep(0.5)
         raise NotYet(f"test order {order_id} not final after {timeout_s:g}s")

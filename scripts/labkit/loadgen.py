@@ -221,11 +221,10 @@ class Stats:
             if seconds is not None:
                 self.order_seconds.add(seconds)
             if status == "failed":
-                reason = str(order.get("failure_reason") or "").split(":")[0] or "unknown"
-                self._error(f"order failed: {reason}", {
+                self._error(f"order failed: {order.get('failure_code') or 'unknown'}", {
                     "step": "order", "request": f"GET /orders/{order.get('order_id')}",
                     "status": 200, "correlation_id": correlation_id,
-                    "detail": order.get("failure_reason")})
+                    "detail": order.get("failure_detail")})
 
     def order_unfinished(self, order_id: int, status: str, correlation_id: str,
                          timed_out: bool) -> None:

@@ -1,8 +1,12 @@
 """The gateway: correlation ids, limits, the storefront's files, the JSON access log."""
 
+import http.client
+import ipaddress
 import json
 import re
+import socket
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +41,48 @@ def test_oversized_bodies_are_refused_with_json(gateway):
                         headers={"Content-Type": "application/json"})
     assert resp.status_code == 413
     assert resp.json()["error"] == "payload_too_large"
+
+
+def raw_request(lab, head: bytes) -> http.client.HTTPResponse:
+    """A request sent as bytes, as a client may: nothing normalises it on the way (httpx would
+    resolve the dots of /orders/../../etc/passwd before sending)."""
+    sock = socket.create_connection(("127.0.0.1", lab.port("GATEWAY_PORT")), timeout=10)
+    sock.sendall(head + b"\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    resp = http.client.HTTPResponse(sock)
+    resp.begin()
+    resp.body = resp.read()
+    sock.close()
+    return resp
+
+
+LONG = b"a" * 9000  # past nginx's 8 KiB buffers for a request line or a header
+
+
+@pytest.mark.parametrize("head,status,error", [
+    (b"GET /orders/../../etc/passwd HTTP/1.1", 400, "bad_request"),
+    (b"NOT-HTTP", 400, "bad_request"),
+    (b"GET /no-such-page HTTP/1.1", 404, "not_found"),
+    (b"GET /assets/ HTTP/1.1", 403, "forbidden"),
+    (b"POST /assets/app.js HTTP/1.1\r\nContent-Length: 0", 405, "method_not_allowed"),
+    (b"GET /products/" + LONG + b" HTTP/1.1", 414, "uri_too_long"),
+    (b"GET / HTTP/1.1\r\nCookie: " + LONG, 400, "request_header_too_large"),
+    (b"GET / HTTP/2.0", 505, "http_version_not_supported"),
+], ids=["dot-dot", "no-http", "unknown-path", "directory", "post-a-file", "long-uri",
+        "big-header", "http-2-in-1"])
+def test_the_gateways_own_errors_are_json_with_the_correlation_id(lab, head, status, error):
+    resp = raw_request(lab, head)
+    assert resp.status == status
+    assert resp.getheader("Content-Type") == "application/json"
+    body = json.loads(resp.body)
+    assert set(body) == {"error", "detail", "correlation_id"} and body["error"] == error
+    assert body["correlation_id"] == resp.getheader("X-Correlation-ID")
+    assert re.fullmatch(r"[0-9a-f]{32}", body["correlation_id"])
+
+
+def test_a_gateway_error_keeps_the_callers_correlation_id(gateway):
+    resp = gateway.delete("/", headers={"X-Correlation-ID": "gw-error-1"})
+    assert resp.status_code == 405 and resp.headers["content-type"] == "application/json"
+    assert resp.json()["correlation_id"] == resp.headers["x-correlation-id"] == "gw-error-1"
 
 
 def test_the_storefront_is_served_at_the_root(gateway):
@@ -84,3 +130,22 @@ def test_access_log_is_json_with_the_id_and_upstream_time(lab, gateway):
     assert entry["uri"] == "/products/2"
     assert float(entry["upstream_response_time"]) >= 0
     assert re.fullmatch(r"[0-9a-f]{32}", entry["trace_id"])
+
+
+def listening_addresses(port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The local addresses of the TCP sockets that listen on `port`, from the kernel's tables."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            hexed, hexport = local.split(":")
+            if state == "0A" and int(hexport, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(hexed)  # each 32-bit word in the host's (little) byte order
+                found.append(ipaddress.ip_address(
+                    b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))))
+    return found
+
+
+def test_the_gateway_listens_on_loopback_only(lab):
+    addresses = listening_addresses(lab.port("GATEWAY_PORT"))
+    assert addresses and all(address.is_loopback for address in addresses), addresses

@@ -6,12 +6,13 @@ import signal
 import time
 import uuid
 
+import httpx
 import pytest
 
 from labctl.components import BY_NAME
 from recordstore.db import session_scope
 from recordstore.models import Payment
-from tests.helpers import get_json, lab_command, wait_for, wait_for_order
+from tests.helpers import get_json, lab_command, metric_sum, wait_for, wait_for_order
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
 
@@ -60,6 +61,31 @@ def test_database_outage_fast_errors_and_recovery_without_restart(lab, gateway, 
     assert wait_for_order(gateway, in_flight, timeout_s=60)["status"] == "confirmed"
     assert wait_for_order(gateway, fresh.json()["order_id"], timeout_s=30)["status"] == "confirmed"
     assert pids(lab) == before, "the API and the worker recovered without a restart"
+
+
+def test_an_exhausted_pool_answers_503_and_counts_the_refused_checkout(lab, gateway, chaos):
+    def refused() -> float:
+        exposition = httpx.get(lab.url("API_PORT", "/metrics"), timeout=10).text
+        return metric_sum(exposition, "recordstore_checkouts_total",
+                          outcome="database_unavailable")
+
+    counted_before = refused()
+    chaos("db_pool_exhaustion=1")
+    answers = []
+
+    def refused_by_the_pool() -> bool:
+        resp, cid = checkout(gateway)
+        answers.append((resp.status_code, resp.json().get("error"), cid))
+        return resp.status_code == 503
+
+    wait_for(refused_by_the_pool, 30, lambda: f"a checkout refused (answers: {answers})")
+    assert answers[-1][1] == "database_unavailable"
+    lab_command(lab, "chaos", "reset")
+    # Every 503 the pool gave is a refused checkout on the dashboards (multiprocess /metrics).
+    assert refused() - counted_before == sum(status == 503 for status, _, _ in answers)
+    cid = answers[-1][2]
+    assert any("database_pool_exhausted" in line and cid in line
+               for line in (lab.logs / "api.log").read_text().splitlines())
 
 
 def test_worker_down_orders_queue_up_and_drain(lab, gateway):

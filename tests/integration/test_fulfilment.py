@@ -12,7 +12,15 @@ from recordstore.checkout import CheckoutRequest, InsufficientStock, place_order
 from recordstore.config import Settings
 from recordstore.db import session_scope
 from recordstore.fulfilment import Outcome
-from recordstore.models import Order, OrderItem, OrderStatus, PaymentStatus, Product
+from recordstore.models import (
+    Failure,
+    FailureCode,
+    Order,
+    OrderItem,
+    OrderStatus,
+    PaymentStatus,
+    Product,
+)
 from recordstore.payments import authorize_payment
 from tests.integration.db import new_order, payments, stock
 from tests.integration.db import order as status
@@ -30,7 +38,7 @@ def test_constraints_keep_the_data_honest(product):
         s.get(Order, oid).items[0].quantity = 11
     with pytest.raises(IntegrityError, match="status_valid"), session_scope() as s:
         s.get(Order, oid).status = "shipped"
-    with pytest.raises(IntegrityError, match="failed_has_reason"), session_scope() as s:
+    with pytest.raises(IntegrityError, match="failed_has_code"), session_scope() as s:
         s.get(Order, oid).status = "failed"
     with pytest.raises(IntegrityError, match="uq_order_items"), session_scope() as s:
         s.add(OrderItem(order_id=oid, product_id=pid, quantity=1, unit_price_cents=100))
@@ -87,9 +95,10 @@ def test_stock_run_out_fails_the_order_and_voids_the_payment(product):
     pid = product(stock=1)
     oid = new_order(pid, quantity=2, check_stock=False)
     result = fulfilment.process_order(oid, FAST)
-    assert result.outcome is Outcome.FAILED and result.reason.startswith("out_of_stock")
+    assert result.outcome is Outcome.FAILED and result.failure.code == FailureCode.OUT_OF_STOCK
     order = status(oid)
-    assert order.status == OrderStatus.FAILED and order.failure_reason.startswith("out_of_stock")
+    assert order.status == OrderStatus.FAILED and order.failure == result.failure
+    assert order.failure_detail == f"product {pid} has 1 left, 2 wanted"
     assert stock(pid) == 1
     assert [p.status for p in payments(oid)] == [PaymentStatus.VOIDED]
 
@@ -99,12 +108,26 @@ def test_declined_payment_fails_the_order_without_taking_stock(product):
     oid = new_order(pid)
     declining = Settings(payment_latency_ms=0, payment_failure_rate=1.0)
     result = fulfilment.process_order(oid, declining, random.Random(1))
-    assert result.outcome is Outcome.FAILED and result.reason.startswith("payment_declined")
+    assert result.outcome is Outcome.FAILED
+    assert result.failure == Failure(FailureCode.PAYMENT_DECLINED,
+                                     "card declined by issuer (simulated)")
+    assert status(oid).failure == result.failure
     assert stock(pid) == 4
     assert status(oid).failed_at is not None
     # A retry sees the ledger's answer: still declined, still one payment row.
     assert fulfilment.process_order(oid, FAST).outcome is Outcome.ALREADY_DONE
     assert len(payments(oid)) == 1
+
+
+def test_a_failed_order_answers_its_code_and_detail_through_the_gateway(product, gateway):
+    oid = new_order(product(stock=4))
+    declining = Settings(payment_latency_ms=0, payment_failure_rate=1.0)
+    fulfilment.process_order(oid, declining, random.Random(1))
+    body = gateway.get(f"/orders/{oid}").json()
+    assert body["status"] == "failed"
+    assert (body["failure_code"], body["failure_detail"]) == (
+        "payment_declined", "card declined by issuer (simulated)")
+    assert body["failure_reason"] == "payment_declined: card declined by issuer (simulated)"
 
 
 def test_email_failure_is_transient_and_leaves_the_order_paid(product):

@@ -5,10 +5,14 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from api.schemas import OrderOut
 from labctl.config import ROOT
 from labctl.proc import free_port
 
@@ -28,10 +32,12 @@ def test_since_takes_durations_unix_and_iso_times():
         parse_since("yesterday", now)
 
 
-def lab_at_nothing() -> Lab:
+def lab_at_nothing(base_url: str | None = None) -> Lab:
+    """A lab whose backends do not answer; and its shop neither, unless `base_url` is given."""
     nowhere = f"http://127.0.0.1:{free_port()}"
-    return Lab(argparse.Namespace(base_url=nowhere, prometheus_url=nowhere, jaeger_url=nowhere,
-                                  receiver_url=nowhere, since=0.0, mode="native"))
+    return Lab(argparse.Namespace(base_url=base_url or nowhere, prometheus_url=nowhere,
+                                  jaeger_url=nowhere, receiver_url=nowhere, since=0.0,
+                                  mode="native"))
 
 
 def test_each_step_is_judged_on_its_own_and_an_outage_is_a_failed_step():
@@ -76,3 +82,46 @@ def test_on_kubernetes_a_check_reads_a_component_log_through_kubectl(tmp_path, m
     lab = lab_at_nothing()
     lab.mode = "kubernetes"
     assert lab.log_lines("api", "cid-1") == ["a cid-1"]
+
+
+class DecliningShop(BaseHTTPRequestHandler):
+    """The API as a checkout whose payment was declined leaves it: the order, in its schema."""
+
+    ORDER = OrderOut(
+        order_id=7, status="failed", failure_reason="payment_declined: card declined",
+        failure_code="payment_declined", failure_detail="card declined", payment_method="paypal",
+        total_cents=1999, customer_email="learner@example.com", items=[], correlation_id="c-1",
+        trace_id=None, timestamps={},
+    ).model_dump(mode="json")
+
+    def log_message(self, *_args) -> None:
+        pass
+
+    def _send(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self._send(202, {"order_id": 7, "status": "pending"})
+
+    def do_GET(self) -> None:
+        self._send(200, self.ORDER)
+
+
+@pytest.fixture
+def declining_shop() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), DecliningShop)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_failed_test_purchase_says_why_it_failed(declining_shop):
+    with pytest.raises(NotYet) as failed:
+        lab_at_nothing(declining_shop).purchase(timeout_s=5)
+    assert str(failed.value) == "test order 7 failed: payment_declined: card declined"

@@ -84,7 +84,8 @@ class _Handler(BaseHTTPRequestHandler):
             stamps = {"pending": "2026-01-01T00:00:00+00:00", "processing": None, "paid": None,
                       "confirmed": "2026-01-01T00:00:04.500000+00:00", "failed": None}
             return self._send(200, {"order_id": int(m.group(1)), "status": "confirmed",
-                                    "failure_reason": None, "timestamps": stamps})
+                                    "failure_reason": None, "failure_code": None,
+                                    "failure_detail": None, "timestamps": stamps})
         return self._send(404, {"error": "not_found", "detail": path, "correlation_id": self.cid})
 
     def do_GET(self) -> None:
@@ -165,6 +166,7 @@ def test_stats_count_checkouts_errors_and_keep_their_correlation_ids():
                  _step("checkout", 503, "503 database_unavailable")):
         stats.step(step)
     stats.order_final({"order_id": 1, "status": "failed", "failure_reason": "payment_declined: x",
+                       "failure_code": "payment_declined", "failure_detail": "x",
                        "timestamps": {"pending": "2026-01-01T00:00:00+00:00",
                                       "failed": "2026-01-01T00:00:03+00:00"}}, "cid-order")
     stats.journey_finished("buy_one", succeeded=False)
@@ -174,6 +176,8 @@ def test_stats_count_checkouts_errors_and_keep_their_correlation_ids():
     assert s["errors"] == {"503 database_unavailable": 1, "order failed: payment_declined": 1}
     [example] = s["error_examples"]["503 database_unavailable"]
     assert example["correlation_id"] == "cid-checkout-503"
+    [failed] = s["error_examples"]["order failed: payment_declined"]
+    assert failed["detail"] == "x" and failed["correlation_id"] == "cid-order"
     assert s["orders"]["end_to_end_s"]["p50"] == 3.0
     assert s["journeys"]["success_pct"] == 0.0
     assert s["slo"]["met"] is False
