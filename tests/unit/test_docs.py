@@ -128,7 +128,8 @@ def test_the_readme_explains_the_kubernetes_way():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     published = {(svc, int(m.group(2))): m.group(1)
                  for svc, service in compose.items() for port in service.get("ports", [])
-                 if (m := re.fullmatch(r"127\.0\.0\.1:\$\{([A-Z_]+):\?[^}]+\}:(\d+)", port))}
+                 if (m := re.fullmatch(r"(?:127\.0\.0\.1|\$\{GATEWAY_BIND:\?[^}]+\}):"
+                                       r"\$\{([A-Z_]+):\?[^}]+\}:(\d+)", port))}
     assert len(published) >= 8
     forwards = re.findall(r"^kubectl port-forward svc/([a-z-]+) (\d+):(\d+)$", section, re.M)
     services = {o["metadata"]["name"]: {p["port"] for p in o["spec"]["ports"]}
