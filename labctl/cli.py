@@ -15,7 +15,7 @@ from pathlib import Path
 from labctl import alerts, bootstrap, chaos, compose, compose_phase, k8s, traffic
 from labctl.components import BY_NAME, COMPONENTS
 from labctl.config import ROOT, LabConfig, load
-from labctl.proc import LabError, free_port, pid_alive, run, tail, terminate
+from labctl.proc import LabError, free_ports, pid_alive, run, tail, terminate
 
 MARKER = "LAB_COMPONENT_OF"
 PORT_NAMES = [
@@ -216,7 +216,7 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
 
 def isolated_environment(home: Path) -> dict[str, str]:
     """A second, isolated stack: its own home and free ports, so a running lab is untouched."""
-    env = {p: str(free_port()) for p in PORT_NAMES}
+    env = dict(zip(PORT_NAMES, map(str, free_ports(len(PORT_NAMES))), strict=True))
     env.update({
         "LAB_HOME": str(home),
         "LAB_MODE": "native",  # the suite proves native mode, even where a Docker engine runs

@@ -15,7 +15,7 @@ from labctl import bootstrap, standins
 from labctl.compose_stack import PUBLISHED_PORTS, ComposeStack, override, project_builds
 from labctl.config import ROOT
 from labctl.engine import Engine
-from labctl.proc import LabError, free_port
+from labctl.proc import LabError, free_ports
 
 # Debian's engine and the base image's builder; Debian's docker-compose is a test package.
 COMPOSE_APT_PACKAGES = {"docker.io": "/usr/sbin/dockerd", "debootstrap": "/usr/sbin/debootstrap"}
@@ -42,9 +42,7 @@ def assert_images_present(stack: ComposeStack, config: dict, services: list[str]
 
 def prepare(engine: Engine, home: Path) -> tuple[ComposeStack, list[str]]:
     """The stack's files and environment, every image built: what `up` needs."""
-    env = {**engine.env, **{p: str(free_port()) for p in PUBLISHED_PORTS},
-           "LAB_MODE": "compose", "LAB_HOME": str(home)}
-    stack = ComposeStack(env=env)
+    stack = ComposeStack(env={**engine.env, "LAB_MODE": "compose", "LAB_HOME": str(home)})
     config = stack.config()
     images = {name: t for name, (_, t) in standins.SERVICE_STANDINS.items()}
     path = home / "compose.standins.yml"
@@ -53,6 +51,9 @@ def prepare(engine: Engine, home: Path) -> tuple[ComposeStack, list[str]]:
     stack.files.append(path)
     standins.build_all(engine, home / "docker", project_builds(config),
                        app_image=config["services"]["api"]["image"])
+    # Free ports for what compose publishes, picked last: the builds take minutes.
+    stack.env.update(zip(PUBLISHED_PORTS, map(str, free_ports(len(PUBLISHED_PORTS))),
+                         strict=True))
     config = stack.config()
     services = services_to_start(config)
     assert_images_present(stack, config, services)

@@ -545,6 +545,9 @@ def test_the_gateway_runs_two_workers_and_traces_only_what_it_proxies_to_the_api
     healthcheck, the exporter's scrapes, the storefront's files or the browser's exports."""
     conf = mounted(services["gateway"], "/etc/nginx/nginx.conf").read_text()
     assert re.search(r"^worker_processes 2;$", conf, re.M)
+    # `resolve` on the upstream servers asks this resolver: Docker's DNS, again every 10 s.
+    assert re.search(r"^\s*resolver 127\.0\.0\.11 valid=10s", conf, re.M)
+    assert services["gateway"]["environment"]["GATEWAY_UPSTREAM_RESOLVE"] == "resolve"
     assert "otel_trace $gateway_traced;" in conf
     block = re.search(r"map \$uri \$gateway_traced \{(.*?)\}", conf, re.S).group(1)
     rules = [line.split() for line in block.strip().splitlines()]

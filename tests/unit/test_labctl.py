@@ -42,3 +42,10 @@ def test_env_file_defines_every_port_the_lab_uses():
     # The machine's own services hold these; the lab must never take them.
     taken = {"5432", "5672", "6379", "3306", "1883", "4222"}
     assert not taken & {v for k, v in env.items() if k.endswith("_PORT")}
+
+
+def test_free_ports_are_different_ports():
+    from labctl.proc import free_ports
+
+    ports = free_ports(40)
+    assert len(set(ports)) == 40 and all(1024 < p < 65536 for p in ports)
