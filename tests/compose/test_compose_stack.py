@@ -123,7 +123,7 @@ def test_a_broken_env_name_fails_the_run_naming_the_service(stack, tmp_path):
     finally:
         broken.down()
     message = str(failed.value)
-    assert message.startswith("db: exited with 1"), message
+    assert message.startswith("db: exited with "), message  # restarting, or stopped
     assert "superuser password is not specified" in message
     assert time.monotonic() - started < 60, "a failure is reported when it happens"
 
