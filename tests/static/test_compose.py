@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from labctl import bootstrap
-from labctl.components import render_template
 from labctl.config import ROOT, read_env_file
+from labctl.config_files import render_template
 from labctl.proc import free_port, http_ok
 from recordstore.config import Settings
 

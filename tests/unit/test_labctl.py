@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from labctl import components
+from labctl import components, config_files
 from labctl.config import ROOT, read_env_file
 from labctl.proc import LabError
 
@@ -14,10 +14,10 @@ def test_env_file_parsing(tmp_path):
 
 
 def test_template_rendering_leaves_nginx_variables_alone():
-    out = components.render_template("listen ${PORT}; set $x $request_id;", {"PORT": "8000"})
+    out = config_files.render_template("listen ${PORT}; set $x $request_id;", {"PORT": "8000"})
     assert out == "listen 8000; set $x $request_id;"
     with pytest.raises(LabError, match="MISSING"):
-        components.render_template("${MISSING}", {})
+        config_files.render_template("${MISSING}", {})
 
 
 def test_gateway_template_names_only_variables_the_lab_provides():
