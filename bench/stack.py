@@ -14,10 +14,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from labctl.cli import PORT_NAMES, down, isolated_environment, lab_processes, with_marker
 from labctl.components import BY_NAME, COMPONENTS
 from labctl.config import ROOT, LabConfig, load, read_env_file
 from labctl.proc import LabError, wait_until
+from labctl.stack import PORT_NAMES, down, isolated_environment, lab_processes, with_marker
 
 BENCH_HOME = ROOT / ".lab-bench"
 ZERO_DELAYS = {"PAYMENT_LATENCY_MS": "0", "EMAIL_DELAY_MS": "0"}
