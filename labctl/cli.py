@@ -1,7 +1,8 @@
 """The `./lab` command line: one parser, one handler per subcommand (`set_defaults(func=...)`).
 
 The stack's lifecycle is in stack.py, the test suite in suite.py, compose mode in compose.py;
-a lifecycle command runs in compose when the run mode says so (labkit's settings.run_mode).
+a lifecycle command runs in compose when the run mode says so
+(scripts/labkit/settings.py, `run_mode`).
 """
 
 import argparse
@@ -18,6 +19,7 @@ from labctl.components import BY_NAME
 from labctl.config import ROOT, load
 from labctl.proc import LabError
 from labctl.stack import say
+from scripts.labkit.settings import SettingsError, run_mode
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -126,7 +128,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     urls = ["--base-url", cfg.url("GATEWAY_PORT"), "--prometheus-url", cfg.url("PROMETHEUS_PORT"),
             "--jaeger-url", cfg.url("JAEGER_UI_PORT"),
             "--receiver-url", cfg.url("ALERT_RECEIVER_PORT"),
-            "--mode", compose.mode(home=cfg.home)]
+            "--mode", run_mode(home=cfg.home)]
     check_args = [a for a in args.check_args if a != "--"]
     argv = [sys.executable, str(exercise_check(args.exercise)), *urls, *check_args]
     return subprocess.run(argv, env={**os.environ, "LAB_HOME": str(cfg.home)}).returncode
@@ -203,10 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.lifecycle and compose.mode(home=load().home) == "compose":
+        if args.lifecycle and run_mode(home=load().home) == "compose":
             return compose.run(args)
         return args.func(args)
-    except LabError as exc:
+    except (LabError, SettingsError) as exc:
         print(f"lab: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:

@@ -22,14 +22,16 @@ import pytest
 import yaml
 
 from labctl import bootstrap
-from labctl.config import ROOT, read_env_file
+from labctl.config import ROOT
 from labctl.config_files import render_template
 from labctl.proc import free_port, http_ok
 from recordstore.config import Settings
+from scripts.labkit.settings import read_env
+from tests.unit.test_labctl import write_dotenv
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 STANDINS = ROOT / "tests" / "compose" / "standins"
-ENV = read_env_file(ROOT / ".env")
+ENV = read_env(ROOT / ".env")
 SERVICES = {"gateway", "api", "worker", "migrate", "db", "rabbitmq", "jaeger", "prometheus",
             "alertmanager", "grafana", "postgres-exporter", "nginx-exporter", "alert-receiver",
             "traffic"}
@@ -132,6 +134,18 @@ def health_port(service: dict) -> int:
 def test_docker_compose_validates_the_file():
     r = run([tool("docker-compose"), "config", "-q"], cwd=ROOT, env=learner_env())
     assert r.returncode == 0, r.stderr
+
+
+def test_labkit_reads_dotenv_quotes_as_compose_does(tmp_path):
+    """labkit's one .env reader (./lab's and the learner scripts') against docker-compose's
+    own reading of the same quoted, escaped and commented values."""
+    expected = write_dotenv(tmp_path / ".env")
+    (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump({"version": "3", "services": {
+        "probe": {"image": "probe", "environment": {k: f"${{{k}}}" for k in expected}}}}))
+    r = run([tool("docker-compose"), "config"], cwd=tmp_path, env=learner_env())
+    assert r.returncode == 0, r.stderr
+    compose_reads = yaml.safe_load(r.stdout)["services"]["probe"]["environment"]
+    assert compose_reads == expected == read_env(tmp_path / ".env")
 
 
 def test_required_values_fail_fast_without_their_env_file(tmp_path):
