@@ -40,4 +40,6 @@ COPY scripts ./scripts
 # The code stays root-owned and read-only to the user that runs it.
 USER 10001:10001
 EXPOSE 8081 9808 9095
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8081", "--no-access-log"]
+# The API's command line as compose runs it (labctl/app_commands.py; tests/static/test_compose.py).
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8081", "--workers", "2", \
+     "--no-access-log", "--timeout-keep-alive", "75", "--timeout-graceful-shutdown", "5"]

@@ -12,9 +12,9 @@ from pathlib import Path
 from bench import report, spans
 from bench.measure import Bench, Plan
 from bench.stack import BENCH_HOME, Stack
-from labctl.cli import down
 from labctl.config import ROOT
 from labctl.proc import LabError
+from labctl.stack import down
 from scripts.labkit.links import API_SERVICE
 
 DEFAULT_JSON = ROOT / "artifacts" / "benchmark.json"

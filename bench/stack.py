@@ -14,10 +14,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from labctl.cli import PORT_NAMES, down, isolated_environment, lab_processes, with_marker
 from labctl.components import BY_NAME, COMPONENTS
-from labctl.config import ROOT, LabConfig, load, read_env_file
+from labctl.config import ROOT, LabConfig, load
 from labctl.proc import LabError, wait_until
+from labctl.stack import PORT_NAMES, down, isolated_environment, lab_processes, with_marker
+from scripts.labkit.settings import read_env
 
 BENCH_HOME = ROOT / ".lab-bench"
 ZERO_DELAYS = {"PAYMENT_LATENCY_MS": "0", "EMAIL_DELAY_MS": "0"}
@@ -72,7 +73,7 @@ class Stack:
         """Start the bench stack on a new home; the time `./lab up` took (and, if asked, again
         after `./lab down`, data kept)."""
         if self.base.home.exists():  # a previous run's stack, on the ports it had
-            down(load({**self.base.env, **read_env_file(self.env_file)}), volumes=True)
+            down(load({**self.base.env, **read_env(self.env_file)}), volumes=True)
         self.base.home.mkdir(parents=True)
         names = (*PORT_NAMES, "LAB_HOME", *ZERO_DELAYS)
         self.env_file.write_text("".join(f"{k}={self.base.env[k]}\n" for k in names))

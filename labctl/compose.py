@@ -1,24 +1,21 @@
 """Compose mode of ./lab: its lifecycle commands as `docker compose` on docker-compose.yml.
 
-`./lab up` runs the lab in compose when a Docker engine answers and natively otherwise;
-LAB_MODE=compose or LAB_MODE=native forces one (DESIGN.md). A native stack already running
-from the lab's home keeps the commands native. Service names are the same in both modes, so
-`./lab stop db` means the same everywhere. The other commands (alerts, chaos,
-dashboard, traffic) talk HTTP to the lab's published ports, which compose keeps, so they work
-unchanged in both modes; `./lab test` is always native.
+Which mode runs is the one rule of scripts/labkit/settings.py (`run_mode`): compose when a
+Docker engine answers and natively otherwise; LAB_MODE=compose or LAB_MODE=native forces one,
+and a native stack already running from the lab's home keeps the commands native. Service
+names are the same in both modes, so `./lab stop db` means the same everywhere. The other
+commands (alerts, chaos, dashboard, traffic) talk HTTP to the lab's published ports, which
+compose keeps, so they work unchanged in both modes; `./lab test` is always native.
 """
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 from labctl.config import ROOT
-from labctl.proc import LabError, pid_alive, read_pid
+from labctl.proc import LabError
 
-MODES = ("compose", "native")
 LIFECYCLE = ("up", "down", "status", "logs", "stop", "start", "restart")
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 LEGACY_NOTE = (
@@ -26,38 +23,6 @@ LEGACY_NOTE = (
     "Debian's own docker.io (Engine 20.10). With Docker Engine 26 or newer it fails on any up "
     "that recreates a container (KeyError: 'ContainerConfig'; docker/compose#11742): install "
     "the Compose v2 plugin there.")
-
-
-def engine_answers(timeout_s: float = 10.0) -> bool:
-    """True when a Docker engine answers the docker CLI (the CLI alone is not enough)."""
-    docker = shutil.which("docker")
-    if docker is None:
-        return False
-    try:
-        r = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"],
-                           capture_output=True, timeout=timeout_s)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return r.returncode == 0
-
-
-def native_running(home: Path) -> bool:
-    """Whether a program of a native stack under `home` is alive (by its pid file)."""
-    return any((pid := read_pid(f)) and pid_alive(pid) for f in (home / "run").glob("*.pid"))
-
-
-def mode(environ: dict[str, str] | None = None, home: Path | None = None) -> str:
-    """compose or native: LAB_MODE when set; native while a native stack runs from `home`;
-    else compose exactly when a Docker engine answers."""
-    env = os.environ if environ is None else environ
-    forced = env.get("LAB_MODE", "").strip().lower()
-    if forced:
-        if forced not in MODES:
-            raise LabError(f"LAB_MODE must be compose or native, not {forced!r}")
-        return forced
-    if home is not None and native_running(home):
-        return "native"
-    return "compose" if engine_answers() else "native"
 
 
 def compose_command() -> list[str]:

@@ -4,24 +4,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from scripts.labkit.settings import lab_home, read_env
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """The subset of the dotenv format that compose also reads: KEY=VALUE, # comments, quotes."""
-    values: dict[str, str] = {}
-    if not path.exists():
-        return values
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
 
 
 @dataclass(frozen=True)
@@ -50,9 +35,9 @@ class LabConfig:
 
 def load(environ: dict[str, str] | None = None) -> LabConfig:
     environ = dict(os.environ if environ is None else environ)
-    env = read_env_file(ROOT / ".env")
-    env.update({k: v for k, v in environ.items()})
-    home = Path(env.get("LAB_HOME") or ROOT / ".lab").resolve()
+    env = read_env(ROOT / ".env")
+    env.update(environ)
+    home = lab_home(env)
     env["LAB_HOME"] = str(home)
     # Natively every program reaches the others on loopback.
     env.setdefault("POSTGRES_HOST", "127.0.0.1")

@@ -31,12 +31,13 @@ def render(overlay: str) -> str:
     return r.stdout
 
 
-def configure_parser(sub: argparse._SubParsersAction) -> None:
+def configure_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser("k8s", help="the lab on Kubernetes: render its manifests")
     actions = p.add_subparsers(dest="k8s_action", required=True)
     r = actions.add_parser("render", help="print an overlay's manifests, for kubectl apply -f -")
     r.add_argument("--overlay", choices=OVERLAYS, default="local",
                    help="local: one lab in namespace record-store; classroom: one per learner")
+    return p
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,23 +1,114 @@
-"""The lab's addresses as a learner's scripts see them: the ports of the repository's .env."""
+"""The lab's settings as both `./lab` and a learner's scripts see them: the one reader of the
+repository's .env, and the one rule that decides the run mode (compose or native).
 
+Standard library only, like the rest of labkit: learners run it with a bare python3.
+"""
+
+import os
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
+MODES = ("compose", "native")
+
+
+class SettingsError(ValueError):
+    """A setting with a value the lab cannot use."""
+
+
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "$": "$"}
+
+
+def _value(raw: str) -> str:
+    """One value as compose's dotenv reads it: 'single quotes' literal, "double quotes" with
+    backslash escapes, an unquoted value up to a ` #` comment; text after a closing quote is
+    ignored."""
+    raw = raw.strip()
+    if raw[:1] == "'" and "'" in raw[1:]:
+        return raw[1:raw.index("'", 1)]
+    if raw[:1] == '"':
+        m = re.match(r'"((?:[^"\\]|\\.)*)"', raw)
+        if m:
+            return re.sub(r"\\(.)", lambda e: _ESCAPES.get(e.group(1), e.group(0)), m.group(1))
+    return re.split(r"\s#", raw, maxsplit=1)[0].rstrip()
 
 
 def read_env(path: Path = REPO / ".env") -> dict[str, str]:
-    """KEY=VALUE lines of the repository's .env (the subset of the format compose reads)."""
+    """KEY=VALUE lines of a .env file, read the way compose reads them (single-line values; no
+    ${VAR} interpolation, which the lab's .env does not use). Comments and blank lines are
+    skipped, and so is a line without `=`; `export KEY=VALUE` is KEY=VALUE."""
     values: dict[str, str] = {}
     if not path.is_file():
         return values
     for raw in path.read_text().splitlines():
         line = raw.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip().strip("'\"")
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        values[key.strip()] = _value(value)
     return values
 
 
 def default_url(env: dict[str, str], port_name: str, default: str) -> str:
     """http://localhost:<port>, the port from .env: where both run modes publish it."""
     return f"http://localhost:{env.get(port_name, default)}"
+
+
+def engine_answers(timeout_s: float = 10.0) -> bool:
+    """True when a Docker engine answers the docker CLI (the CLI alone is not enough)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        r = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"],
+                           capture_output=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited; only its exit status is left to collect
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def native_running(home: Path) -> bool:
+    """Whether a program of a native stack under `home` is alive (by its pid file)."""
+    for pidfile in (home / "run").glob("*.pid"):
+        try:
+            pid = int(pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if _pid_alive(pid):
+            return True
+    return False
+
+
+def lab_home(environ: dict[str, str] | None = None) -> Path:
+    """Where `./lab` keeps a native stack: LAB_HOME, else .lab/ in the repository."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("LAB_HOME") or REPO / ".lab").resolve()
+
+
+def run_mode(environ: dict[str, str] | None = None, home: Path | None = None) -> str:
+    """compose or native: LAB_MODE when set; native while a native stack runs from `home`
+    (default: lab_home()); else compose exactly when a Docker engine answers."""
+    env = os.environ if environ is None else environ
+    forced = env.get("LAB_MODE", "").strip().lower()
+    if forced:
+        if forced not in MODES:
+            raise SettingsError(f"LAB_MODE must be compose or native, not {forced!r}")
+        return forced
+    if native_running(lab_home(env) if home is None else home):
+        return "native"
+    return "compose" if engine_answers() else "native"

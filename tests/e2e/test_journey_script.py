@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from labctl import cli, traffic
+from labctl import stack, traffic
 from labctl.config import ROOT, LabConfig, load
 from tests.helpers import get_json, lab_run, wait_for
 
@@ -152,10 +152,10 @@ def test_lab_traffic_sends_background_shoppers_until_stopped(lab):
 
 
 def test_lab_down_stops_the_traffic_too(tmp_path, monkeypatch):
-    env = {**cli.isolated_environment(tmp_path / "home"), "PATH": load().env["PATH"]}
+    env = {**stack.isolated_environment(tmp_path / "home"), "PATH": load().env["PATH"]}
     cfg = load(env)  # free ports: nothing answers, and no other home's component is touched
-    monkeypatch.setattr(cli, "STOP_ORDER", [])
+    monkeypatch.setattr(stack, "STOP_ORDER", [])
     traffic.start(cfg)
     assert traffic.status(cfg)
-    cli.down(cfg)
+    stack.down(cfg)
     assert not traffic.status(cfg)

@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from labctl.cli import isolated_environment, lab_processes
 from labctl.config import ROOT, load
+from labctl.stack import isolated_environment, lab_processes
 from tests.helpers import wait_for_order
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("lab-lifecycle")]

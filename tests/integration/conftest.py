@@ -3,6 +3,8 @@ import uuid
 import pytest
 from kombu import Connection
 
+from labctl import app_commands
+from labctl.app_commands import WORKER_COMMAND
 from labctl.config import ROOT
 from labctl.proc import free_port, pid_alive, spawn, terminate
 from recordstore.broker import create_celery
@@ -45,11 +47,11 @@ def private_worker(lab, tmp_path):
                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
                "OTEL_SERVICE_NAME": "kodekloud-record-store-worker", **settings}
         log = tmp_path / f"worker-{prefix}.log"
-        pid = spawn([str(lab.venv_bin / "celery"), "--quiet", "-A", "worker.app", "worker",
-                     "--pool", pool, "--concurrency", str(concurrency),
-                     "--queues", f"{prefix}orders,{prefix}emails", "--hostname", f"{prefix}@%h",
-                     "--without-gossip",
-                     "--without-mingle"], env, log, tmp_path / f"{prefix}.pid", ROOT)
+        argv = app_commands.fill(WORKER_COMMAND, pool=pool, concurrency=str(concurrency),
+                                 queues=app_commands.queues(prefix))
+        argv[argv.index("--hostname") + 1] = f"{prefix}@%h"  # beside the stack's worker@%h
+        pid = spawn([str(lab.venv_bin / argv[0]), *argv[1:]], env, log,
+                    tmp_path / f"{prefix}.pid", ROOT)
         def ready() -> bool:
             if not pid_alive(pid):
                 pytest.fail(f"the private worker exited at start:\n{log.read_text()[-2000:]}")

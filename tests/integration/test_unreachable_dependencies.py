@@ -5,6 +5,7 @@ import time
 import httpx
 import pytest
 
+from labctl.app_commands import API_COMMAND, fill
 from labctl.config import ROOT
 from labctl.proc import free_port, http_ok, spawn, terminate, wait_until
 
@@ -17,8 +18,9 @@ def orphan_api(lab, tmp_path_factory):
     port = free_port()
     env = {**lab.env, "POSTGRES_PORT": str(free_port()), "RABBITMQ_PORT": str(free_port()),
            "OUTBOX_RELAY_INTERVAL_S": "60", "OTEL_SDK_DISABLED": "true"}
-    pid = spawn([str(lab.venv_bin / "uvicorn"), "api.main:app", "--host", "127.0.0.1",
-                 "--port", str(port)], env, home / "api.log", home / "api.pid", ROOT)
+    argv = fill(API_COMMAND, host="127.0.0.1", port=str(port), workers="1")
+    pid = spawn([str(lab.venv_bin / argv[0]), *argv[1:]], env, home / "api.log",
+                home / "api.pid", ROOT)
     url = f"http://127.0.0.1:{port}"
     assert wait_until(lambda: http_ok(f"{url}/docs"), 30), (home / "api.log").read_text()
     with httpx.Client(base_url=url, timeout=10) as client:

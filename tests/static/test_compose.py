@@ -21,15 +21,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labctl import bootstrap
-from labctl.components import render_template
-from labctl.config import ROOT, read_env_file
+from labctl import app_commands, bootstrap, components
+from labctl.app_commands import API_COMMAND, WORKER_COMMAND
+from labctl.config import ROOT, load
+from labctl.config_files import render_template
 from labctl.proc import free_port, http_ok
 from recordstore.config import Settings
+from scripts.labkit.settings import read_env
+from tests.static.k8s import main_container
+from tests.unit.test_labctl import write_dotenv
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 STANDINS = ROOT / "tests" / "compose" / "standins"
-ENV = read_env_file(ROOT / ".env")
+ENV = read_env(ROOT / ".env")
 SERVICES = {"gateway", "api", "worker", "migrate", "db", "rabbitmq", "jaeger", "prometheus",
             "alertmanager", "grafana", "postgres-exporter", "nginx-exporter", "alert-receiver",
             "traffic"}
@@ -132,6 +136,18 @@ def health_port(service: dict) -> int:
 def test_docker_compose_validates_the_file():
     r = run([tool("docker-compose"), "config", "-q"], cwd=ROOT, env=learner_env())
     assert r.returncode == 0, r.stderr
+
+
+def test_labkit_reads_dotenv_quotes_as_compose_does(tmp_path):
+    """labkit's one .env reader (./lab's and the learner scripts') against docker-compose's
+    own reading of the same quoted, escaped and commented values."""
+    expected = write_dotenv(tmp_path / ".env")
+    (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump({"version": "3", "services": {
+        "probe": {"image": "probe", "environment": {k: f"${{{k}}}" for k in expected}}}}))
+    r = run([tool("docker-compose"), "config"], cwd=tmp_path, env=learner_env())
+    assert r.returncode == 0, r.stderr
+    compose_reads = yaml.safe_load(r.stdout)["services"]["probe"]["environment"]
+    assert compose_reads == expected == read_env(tmp_path / ".env")
 
 
 def test_required_values_fail_fast_without_their_env_file(tmp_path):
@@ -360,6 +376,37 @@ def test_the_app_image_installs_the_lock_before_the_code_and_runs_unprivileged(s
             argv[argv.index("-A") + 1] if "-A" in argv else argv[1])
         top = re.split(r"[./:]", module)[0]
         assert top in copied, f"{name} runs {module}, which the image does not copy"
+
+
+def test_the_api_and_the_worker_run_the_one_command_line_everywhere(services):
+    """labctl/app_commands.py is the one definition; compose's commands, the image's CMD and the
+    Kubernetes manifests write it out literally, and native mode builds its argv from it. Only
+    the fields differ, as each mode fills them in."""
+    api = {"host": "0.0.0.0", "port": "8081", "workers": ENV["API_WORKERS"]}
+    worker = {"pool": ENV["WORKER_POOL"], "concurrency": ENV["WORKER_CONCURRENCY"],
+              "queues": app_commands.queues()}
+    assert app_commands.fields_of(API_COMMAND, services["api"]["command"]) == api
+    assert app_commands.fields_of(WORKER_COMMAND, services["worker"]["command"]) == worker
+    dockerfile = re.sub(r"\\\n\s*", "", (ROOT / "Dockerfile").read_text())  # continued lines
+    cmd = re.search(r"^CMD (\[.*\])$", dockerfile, re.M)
+    assert cmd, "the Dockerfile's CMD is the API's, in exec form"
+    assert app_commands.fields_of(API_COMMAND, json.loads(cmd.group(1))) == api
+    # The base's placeholders, replaced from .env by kustomize (deploy/k8s/base/env-replacements).
+    placeholders = {"api": (API_COMMAND, {**api, "workers": "API_WORKERS"}),
+                    "worker": (WORKER_COMMAND, {**worker, "pool": "WORKER_POOL",
+                                                "concurrency": "WORKER_CONCURRENCY"})}
+    for name, (command, fields) in placeholders.items():
+        manifest = yaml.safe_load_all((ROOT / "deploy/k8s/base" / f"{name}.yaml").read_text())
+        deployment = next(d for d in manifest if d and d["kind"] == "Deployment")
+        assert app_commands.fields_of(command, main_container(deployment)["args"]) == fields, name
+    cfg = load({**ENV, "LAB_HOME": "/nonexistent", "API_PORT": "18081", "QUEUE_PREFIX": "t-"})
+    native_api = components.api_argv(cfg)
+    assert native_api[0] == str(cfg.venv_bin / "uvicorn")
+    assert app_commands.fields_of(API_COMMAND, ["uvicorn", *native_api[1:]]) == {
+        **api, "host": "127.0.0.1", "port": "18081"}
+    native_worker = components.worker_argv(cfg)
+    assert app_commands.fields_of(WORKER_COMMAND, ["celery", *native_worker[1:]]) == {
+        **worker, "queues": "t-orders,t-emails"}
 
 
 def test_the_app_image_layout_runs_every_compose_command(services, tmp_path):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labctl.components import render_template
 from labctl.config import ROOT
+from labctl.config_files import render_template
 from tests.static.k8s import (
     all_containers,
     dependent_variables,

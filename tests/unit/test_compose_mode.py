@@ -7,23 +7,23 @@ import pytest
 
 from labctl import compose
 from labctl.cli import build_parser
-from labctl.proc import LabError
+from scripts.labkit import settings
 
 
 @pytest.mark.parametrize("forced", ["compose", "native", " Compose "])
 def test_lab_mode_forces_a_mode(forced):
-    assert compose.mode({"LAB_MODE": forced}) == forced.strip().lower()
+    assert settings.run_mode({"LAB_MODE": forced}) == forced.strip().lower()
 
 
 def test_an_unknown_lab_mode_is_refused():
-    with pytest.raises(LabError, match="LAB_MODE must be compose or native"):
-        compose.mode({"LAB_MODE": "kubernetes"})
+    with pytest.raises(settings.SettingsError, match="LAB_MODE must be compose or native"):
+        settings.run_mode({"LAB_MODE": "kubernetes"})
 
 
-def test_without_an_engine_the_lab_runs_natively(monkeypatch):
-    monkeypatch.setattr(compose.shutil, "which", lambda name, **_: None)
-    assert not compose.engine_answers()
-    assert compose.mode({}) == "native"
+def test_without_an_engine_the_lab_runs_natively(monkeypatch, tmp_path):
+    monkeypatch.setattr(settings.shutil, "which", lambda name, **_: None)
+    assert not settings.engine_answers()
+    assert settings.run_mode({}, home=tmp_path) == "native"
 
 
 def test_a_docker_cli_without_a_daemon_is_not_an_engine(monkeypatch, tmp_path):
@@ -31,7 +31,7 @@ def test_a_docker_cli_without_a_daemon_is_not_an_engine(monkeypatch, tmp_path):
     fake.write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert compose.mode({}) == "native"
+    assert settings.run_mode({}, home=tmp_path) == "native"
 
 
 @pytest.mark.parametrize(("command", "v2", "expected"), [
@@ -54,12 +54,13 @@ def test_each_lifecycle_command_has_its_compose_form(command, v2, expected):
 
 
 def test_a_running_native_stack_keeps_the_commands_native(monkeypatch, tmp_path):
-    monkeypatch.setattr(compose, "engine_answers", lambda: True)
-    assert compose.mode({}, home=tmp_path) == "compose"
+    monkeypatch.setattr(settings, "engine_answers", lambda: True)
+    assert settings.run_mode({}, home=tmp_path) == "compose"
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "api.pid").write_text(f"{os.getpid()}\n")
-    assert compose.mode({}, home=tmp_path) == "native"
-    assert compose.mode({"LAB_MODE": "compose"}, home=tmp_path) == "compose"
+    assert settings.run_mode({}, home=tmp_path) == "native"
+    assert settings.run_mode({"LAB_MODE": "compose"}, home=tmp_path) == "compose"
+    assert settings.run_mode({"LAB_HOME": str(tmp_path)}) == "native"
 
 
 def test_the_fallback_to_docker_compose_1_29_says_when_it_breaks(monkeypatch, tmp_path, capsys):

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from labctl.cli import build_parser
-from labctl.config import ROOT, read_env_file
+from labctl.config import ROOT
+from scripts.labkit.settings import read_env
 
 README = (ROOT / "README.md").read_text()
 DOCS = [ROOT / "README.md", *sorted((ROOT / "exercises").glob("**/README.md"))]
@@ -63,7 +64,7 @@ def test_every_path_in_the_docs_exists(path):
 
 
 def test_the_port_table_matches_the_defaults():
-    env = read_env_file(ROOT / ".env")
+    env = read_env(ROOT / ".env")
     table = {
         "gateway": "GATEWAY_PORT", "Jaeger query API": "JAEGER_UI_PORT",
         "OTLP/HTTP": "OTLP_HTTP_PORT", "Prometheus": "PROMETHEUS_PORT",
@@ -85,7 +86,7 @@ def test_the_port_table_matches_the_defaults():
 
 def test_settings_the_docs_quote_are_the_defaults():
     """`NAME=value` in the docs, for a NAME that .env sets, is what .env sets."""
-    env = read_env_file(ROOT / ".env")
+    env = read_env(ROOT / ".env")
     quoted = [(doc, name, value) for doc in DOCS
               for name, value in re.findall(r"`([A-Z][A-Z0-9_]+)=([^`\s]*)`", doc.read_text())
               if name in env]
@@ -124,7 +125,7 @@ def test_the_readme_explains_the_kubernetes_way():
     assert sorted(loaded) == sorted(built), "kind load names every image compose builds"
     # Each port compose publishes (but OTLP, which the browser reaches through the gateway)
     # is forwarded from its .env port to its Service.
-    env = read_env_file(ROOT / ".env")
+    env = read_env(ROOT / ".env")
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     published = {(svc, int(m.group(2))): m.group(1)
                  for svc, service in compose.items() for port in service.get("ports", [])

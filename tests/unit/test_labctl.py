@@ -2,22 +2,45 @@ import re
 
 import pytest
 
-from labctl import components
-from labctl.config import ROOT, read_env_file
+from labctl import components, config_files
+from labctl.config import ROOT
 from labctl.proc import LabError
+from scripts.labkit.settings import read_env
+
+# Quoted, escaped and commented values, as compose's dotenv reads them (the same file is read by
+# docker-compose itself in tests/static/test_compose.py).
+DOTENV_CASES = {
+    "A=1": "1",
+    "B = 'two words'": "two words",
+    'C="x=y"': "x=y",
+    'D="say \\"hi\\"\\tthere"': 'say "hi"\tthere',
+    "E='single \\n kept'": "single \\n kept",
+    "F=plain # a comment": "plain",
+    'G="quoted" # a comment': "quoted",
+    "H=with#hash": "with#hash",
+    "I=": "",
+    "export J=exported": "exported",
+    "L=  spaced value  ": "spaced value",
+    "M='it\"s'": 'it"s',
+}
+
+
+def write_dotenv(path):
+    path.write_text("# comment\n\nnot a line\n" + "\n".join(DOTENV_CASES) + "\n")
+    return {line.removeprefix("export ").split("=")[0].strip(): value
+            for line, value in DOTENV_CASES.items()}
 
 
 def test_env_file_parsing(tmp_path):
-    f = tmp_path / ".env"
-    f.write_text("# comment\nA=1\nB = 'two words'\n\nC=\"x=y\"\nnot a line\n")
-    assert read_env_file(f) == {"A": "1", "B": "two words", "C": "x=y"}
+    expected = write_dotenv(tmp_path / ".env")
+    assert read_env(tmp_path / ".env") == expected
 
 
 def test_template_rendering_leaves_nginx_variables_alone():
-    out = components.render_template("listen ${PORT}; set $x $request_id;", {"PORT": "8000"})
+    out = config_files.render_template("listen ${PORT}; set $x $request_id;", {"PORT": "8000"})
     assert out == "listen 8000; set $x $request_id;"
     with pytest.raises(LabError, match="MISSING"):
-        components.render_template("${MISSING}", {})
+        config_files.render_template("${MISSING}", {})
 
 
 def test_gateway_template_names_only_variables_the_lab_provides():
@@ -32,7 +55,7 @@ def test_component_names_are_the_compose_service_names():
 
 
 def test_env_file_defines_every_port_the_lab_uses():
-    env = read_env_file(ROOT / ".env")
+    env = read_env(ROOT / ".env")
     for port in ("GATEWAY_PORT", "API_PORT", "JAEGER_UI_PORT", "OTLP_HTTP_PORT", "PROMETHEUS_PORT",
                  "POSTGRES_PORT", "RABBITMQ_PORT", "RABBITMQ_DIST_PORT",
                  "RABBITMQ_MANAGEMENT_PORT", "RABBITMQ_PROMETHEUS_PORT", "WORKER_METRICS_PORT",

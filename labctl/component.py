@@ -1,0 +1,134 @@
+"""One component of the native lab: how it starts, stops and proves it is healthy.
+
+`Component` is what every component shares (pid file, log, the start that waits until
+healthy); `Program` is a program the lab runs directly from a command line. The lab's own
+PostgreSQL and RabbitMQ are in servers.py, the list of all of them in components.py.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labctl.config import ROOT, LabConfig
+from labctl.proc import (
+    LabError,
+    http_ok,
+    pid_alive,
+    port_open,
+    read_pid,
+    run,
+    spawn,
+    tail,
+    terminate,
+    wait_until,
+)
+
+
+@dataclass
+class Component:
+    name: str
+    description: str
+    start_timeout_s: float = 30.0
+    depends_on: tuple[str, ...] = field(default_factory=tuple)
+
+    def log(self, cfg: LabConfig) -> Path:
+        return cfg.logs / f"{self.name}.log"
+
+    def pidfile(self, cfg: LabConfig) -> Path:
+        return cfg.run / f"{self.name}.pid"
+
+    def pid(self, cfg: LabConfig) -> int | None:
+        pid = read_pid(self.pidfile(cfg))
+        return pid if pid is not None and pid_alive(pid) else None
+
+    def running(self, cfg: LabConfig) -> bool:
+        return self.pid(cfg) is not None
+
+    def healthy(self, cfg: LabConfig) -> tuple[bool, str]:
+        raise NotImplementedError
+
+    def ports(self, cfg: LabConfig) -> list[int]:
+        """Ports this component listens on, checked for collisions before it starts."""
+        return []
+
+    def launch(self, cfg: LabConfig) -> None:
+        raise NotImplementedError
+
+    def start(self, cfg: LabConfig) -> None:
+        if self.running(cfg):
+            if wait_until(lambda: self.healthy(cfg)[0], self.start_timeout_s):
+                return
+            raise self.failure(cfg, "is running but not healthy")
+        for port in self.ports(cfg):
+            if port_open(port):
+                raise LabError(
+                    f"{self.name}: port {port} is already in use by another program. Stop it, or "
+                    f"choose another port in .env (see the port table in README.md)."
+                )
+        cfg.logs.mkdir(parents=True, exist_ok=True)
+        self.launch(cfg)
+        if not wait_until(lambda: self.healthy(cfg)[0], self.start_timeout_s, 0.2):
+            raise self.failure(cfg, f"did not become healthy within {self.start_timeout_s:.0f}s")
+
+    def failure(self, cfg: LabConfig, what: str) -> LabError:
+        detail = self.healthy(cfg)[1]
+        return LabError(
+            f"{self.name} {what} ({detail}).\nIts log: {self.log(cfg)}\n--- last lines ---\n"
+            f"{tail(self.log(cfg))}"
+        )
+
+    def stop(self, cfg: LabConfig) -> None:
+        pid = self.pid(cfg)
+        if pid is not None:
+            terminate(pid)
+        self.pidfile(cfg).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Health:
+    """Healthy when GET http://127.0.0.1:<port>/<path> answers 2xx."""
+    port: str  # the name of the port's setting, e.g. API_PORT
+    path: str
+
+
+def _no_env(cfg: LabConfig) -> dict[str, str]:
+    return {}
+
+
+def _nothing(cfg: LabConfig) -> None:
+    return None
+
+
+@dataclass(kw_only=True)
+class Program(Component):
+    """A program the lab runs directly: its command line, its health URL, the ports it binds.
+
+    `prepare` writes what it reads (config_files.py) before it starts; `config_check`, when given,
+    is a command line that must accept those files first (nginx -t).
+    """
+    argv: Callable[[LabConfig], list[str]]
+    health: Health
+    port_names: tuple[str, ...]
+    env: Callable[[LabConfig], dict[str, str]] = _no_env
+    prepare: Callable[[LabConfig], None] = _nothing
+    config_check: Callable[[LabConfig], list[str]] | None = None
+
+    def ports(self, cfg: LabConfig) -> list[int]:
+        return [cfg.port(p) for p in self.port_names]
+
+    def healthy(self, cfg: LabConfig) -> tuple[bool, str]:
+        if not self.running(cfg):
+            return False, "not running"
+        url = cfg.url(self.health.port, self.health.path)
+        return (True, url) if http_ok(url) else (False, f"{url} not answering 2xx")
+
+    def launch(self, cfg: LabConfig) -> None:
+        self.prepare(cfg)
+        if self.config_check is not None:
+            argv = self.config_check(cfg)
+            check = run(argv, log=self.log(cfg))
+            if check.returncode != 0:
+                raise LabError(f"{self.name}: {' '.join(argv[:2])} refused the config:\n"
+                               f"{check.stderr.strip()}")
+        spawn(self.argv(cfg), {**cfg.env, **self.env(cfg)}, self.log(cfg), self.pidfile(cfg),
+              ROOT)

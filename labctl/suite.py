@@ -1,0 +1,59 @@
+"""`./lab test`: ruff, the native stack's test phases on an isolated stack of their own, then
+the compose phase (compose_phase.py)."""
+
+import os
+import subprocess
+from pathlib import Path
+
+from labctl import bootstrap, compose_phase
+from labctl.config import ROOT, load
+from labctl.stack import down, isolated_environment, say, up
+
+
+def run_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool,
+              lint: bool = True, phases: tuple[str, ...] = ("native", "compose")) -> int:
+    """The suite: the native stack's phases, then the compose phase (compose_phase.py)."""
+    bootstrap.ensure_all(for_tests=True)
+    venv = ROOT / ".venv" / "bin"
+    if lint:
+        say("ruff check")
+        if subprocess.run([str(venv / "ruff"), "check", "."], cwd=ROOT).returncode != 0:
+            return 1
+    if "native" in phases:
+        rc = run_native_tests(cfg_env, pytest_args, keep)
+        if rc != 0:
+            return rc
+    if "compose" in phases:
+        home = Path(cfg_env.get("LAB_COMPOSE_TEST_HOME") or ROOT / ".lab-test-compose").resolve()
+        return compose_phase.run_phase(home, pytest_args)
+    return 0
+
+
+def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool) -> int:
+    venv = ROOT / ".venv" / "bin"
+    # LAB_TEST_HOME lets two suites run side by side (e.g. .lab-test-mine, ignored by git).
+    home = Path(cfg_env.get("LAB_TEST_HOME") or ROOT / ".lab-test").resolve()
+    env = dict(cfg_env)
+    env.update(isolated_environment(home))
+    cfg = load(env)
+    if home.exists():
+        down(cfg, volumes=True)
+    try:
+        say(f"starting the test stack under {home}")
+        up(cfg)
+        n = os.environ.get("LAB_TEST_WORKERS", "4")
+        # Parallel first; then the tests that stop components, one at a time, on the same stack.
+        phases = [["-n", n, "--dist", "loadgroup", "-m", "not disruptive and not compose"],
+                  ["-p", "no:xdist", "-m", "disruptive and not compose"]]
+        for phase in phases:
+            argv = [str(venv / "pytest"), *phase, *pytest_args]
+            say(" ".join(argv[1:]))
+            rc = subprocess.run(argv, cwd=ROOT, env=cfg.env).returncode
+            if rc not in (0, 5):  # 5: no test selected in this phase
+                return rc
+        return 0
+    finally:
+        if keep:
+            say(f"test stack kept running under {home} (LAB_HOME={home})")
+        else:
+            down(cfg, volumes=False)
