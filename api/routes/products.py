@@ -17,7 +17,8 @@ Genre = Literal[GENRES]
 def list_products(
     session: SessionDep,
     genre: Annotated[Genre | None, Query(description="Only this genre")] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=100,
+    # No control characters: PostgreSQL refuses a NUL in text, which would be a 500.
+    q: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$",
                                    description="Text in the title or artist")] = None,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
