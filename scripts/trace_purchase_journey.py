@@ -27,12 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))  # labkit sits beside this script
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # import labkit as scripts.labkit, like every other importer
 
-from labkit import http, jaeger, links, loadgen, waterfall  # noqa: E402
-from labkit.shop import (  # noqa: E402
+from scripts.labkit import http, jaeger, links, loadgen, waterfall  # noqa: E402
+from scripts.labkit.shop import (  # noqa: E402
     CORRELATION_ID,
     FINAL_STATUSES,
     PAYMENT_METHODS,
