@@ -9,13 +9,11 @@
   (amtool). They are the files native mode runs.
 """
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from labctl.components import render_template
 from labctl.config import ROOT, read_env_file
 from labctl.proc import free_port, http_ok
 from recordstore.config import Settings
+from tests.helpers import get_json
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 STANDINS = ROOT / "tests" / "compose" / "standins"
@@ -475,11 +474,6 @@ def prometheus_layout(service: dict, tmp_path: Path) -> Path:
     return etc / "prometheus.yml"
 
 
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.load(resp)["data"]
-
-
 def test_prometheus_runs_the_compose_layout_and_finds_the_compose_addresses(services, tmp_path):
     prometheus = services["prometheus"]
     config = prometheus_layout(prometheus, tmp_path)
@@ -502,11 +496,11 @@ def test_prometheus_runs_the_compose_layout_and_finds_the_compose_addresses(serv
         targets = {}
         while len(targets) < 7 and time.monotonic() < deadline:
             targets = {t["labels"]["job"]: t["scrapeUrl"]
-                       for t in get_json(f"{base}/api/v1/targets")["activeTargets"]}
+                       for t in get_json(f"{base}/api/v1/targets")["data"]["activeTargets"]}
             time.sleep(0.2)
-        alertmanagers = [a["url"] for a in get_json(f"{base}/api/v1/alertmanagers")
+        alertmanagers = [a["url"] for a in get_json(f"{base}/api/v1/alertmanagers")["data"]
                          ["activeAlertmanagers"]]
-        rules = get_json(f"{base}/api/v1/rules")["groups"]
+        rules = get_json(f"{base}/api/v1/rules")["data"]["groups"]
     finally:
         proc.terminate()
         proc.wait(timeout=20)

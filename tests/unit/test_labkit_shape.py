@@ -4,6 +4,7 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from api import schemas
 from labctl.config import ROOT
@@ -50,3 +51,40 @@ def test_the_correlation_id_pattern_is_the_apis_and_the_gateways():
     template = (ROOT / "nginx" / "templates" / "default.conf.template").read_text()
     gateway = set(re.findall(r'"~(\^[^"]+\$)"', template))
     assert gateway == {shop.CORRELATION_ID.pattern}
+
+
+def sources(*tops: str) -> dict[str, str]:
+    return {str(p.relative_to(ROOT)): p.read_text() for top in tops
+            for p in sorted((ROOT / top).rglob("*.py")) if "__pycache__" not in p.parts}
+
+
+def test_one_json_client():
+    """scripts/labkit/http.py is the HTTP client of the scripts, bench, the dashboard and the
+    tests. (The tracestore test posts raw OTLP protobuf; labctl's other commands are
+    refactored on their own branch.)"""
+    own = {"scripts/labkit/http.py", "tests/unit/test_tracestore.py",
+           str(Path(__file__).resolve().relative_to(ROOT))}
+    found = [path for path, text in sources("bench", "scripts", "tests", "exercises").items()
+             if "urlopen(" in text and path not in own]
+    dashboard = (ROOT / "labctl" / "dashboard.py").read_text()
+    assert found == [] and "urlopen(" not in dashboard
+
+
+def test_one_rule_for_a_span_in_error():
+    """Span.error in scripts/labkit/jaeger.py says when a span is in error; nobody else reads
+    the error tag or the OpenTelemetry status of a span."""
+    rule = re.compile(r"""["']error["']\)? in \(True|otel\.status_code["']\)? ?== ?["']ERROR""")
+    everything = sources("bench", "labctl", "scripts", "tests", "exercises")
+    assert [path for path, text in everything.items() if rule.search(text)] == [
+        "scripts/labkit/jaeger.py"]
+
+
+def test_a_span_with_an_error_status_marks_its_trace_on_the_dashboard():
+    from labctl import dashboard
+
+    trace = {"traceID": "ab" * 16, "processes": {"p": {"serviceName": "worker"}}, "spans": [
+        {"spanID": "1", "operationName": "process_order", "processID": "p", "startTime": 0,
+         "duration": 2000, "tags": [{"key": "otel.status_code", "value": "ERROR"}]}]}
+    rows = dashboard._trace_table(lambda: [trace])
+    assert rows[0] == "1 trace(s), 1 with errors"
+    assert rows[1].endswith("ERROR") and "process_order" in rows[1] and "2.0 ms" in rows[1]
