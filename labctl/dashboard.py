@@ -1,42 +1,47 @@
 """`./lab dashboard`: a provisioned Grafana dashboard, rendered in the terminal.
 
 Natively there is no Grafana, so this evaluates the dashboard JSON's own panel queries against
-Prometheus: the JSON under grafana/dashboards/ stays the single source of every panel.
-Standard library only.
+Prometheus: the JSON under grafana/dashboards/ (read by grafana_json.py) stays the single
+source of every panel. Prometheus and the trace store are read through scripts.labkit, the
+clients the learner-facing scripts use. Standard library only.
 """
 
 import json
 import math
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from labctl.config import ROOT, LabConfig
+from labctl.config import LabConfig
+from labctl.grafana_json import (
+    DASHBOARDS,
+    JAEGER_UID,
+    find,
+    is_prometheus,
+    load_all,
+    logfmt,
+    panels,
+    parse_overrides,
+    prometheus_targets,
+    substitute,
+    uid,
+    variables,
+)
 from labctl.proc import LabError
+from scripts.labkit import http
+from scripts.labkit.jaeger import JaegerError, JaegerQuery, build_tree
+from scripts.labkit.prometheus import Prometheus, PrometheusError, alert_summary
 
-DASHBOARDS = ROOT / "grafana" / "dashboards"
-PROMETHEUS_UID = "prometheus"
-JAEGER_UID = "jaeger"
-# What Grafana would put in for its built-in variables, for a "last hour, right now" view.
-BUILTINS = {
-    "__rate_interval": "1m",
-    "__interval": "1m",
-    "__interval_ms": "60000",
-    "__range": "1h",
-    "__range_s": "3600",
-    "__range_ms": "3600000",
-}
 SPARK_WINDOW_S = 15 * 60
 SPARK_POINTS = 30
 SPARK_BARS = "▁▂▃▄▅▆▇█"
 TRACE_ROWS = 5  # rows of a Jaeger table shown in the terminal
-VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)")
 LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+T = TypeVar("T")
 
 
 @dataclass
@@ -58,118 +63,25 @@ class PanelView:
     format: dict = field(default_factory=dict)  # unit, decimals, value mappings of the panel
 
 
-# ------------------------------------------------------------------ the dashboard JSON
-
-
-def load_all(directory: Path = DASHBOARDS) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))]
-
-
-def find(name: str, directory: Path = DASHBOARDS) -> dict:
-    """A dashboard by its title (case-insensitive) or its uid."""
-    boards = load_all(directory)
-    for board in boards:
-        if name.casefold() in (board["title"].casefold(), board["uid"].casefold()):
-            return board
-    known = ", ".join(f'"{b["title"]}" ({b["uid"]})' for b in boards)
-    raise LabError(f"no dashboard named {name!r}; there are: {known}")
-
-
-def panels(board: dict) -> Iterator[tuple[str, dict]]:
-    """(row title, panel) for every non-row panel, in layout order, collapsed rows included."""
-    row = ""
-    for panel in board.get("panels", []):
-        if panel.get("type") == "row":
-            row = panel.get("title", "")
-            for inner in panel.get("panels", []):
-                yield row, inner
-        else:
-            yield row, panel
-
-
-def _uid(ref: object) -> str | None:
-    return ref.get("uid") if isinstance(ref, dict) else None
-
-
-def is_prometheus(panel: dict) -> bool:
-    return any(prometheus_targets(panel))
-
-
-def prometheus_targets(panel: dict) -> list[dict]:
-    """The panel's targets that Prometheus answers (own datasource, or the panel's)."""
-    panel_uid = _uid(panel.get("datasource"))
-    return [t for t in panel.get("targets", [])
-            if (_uid(t.get("datasource")) or panel_uid) == PROMETHEUS_UID and t.get("expr")]
-
-
-def variables(board: dict, overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """Built-ins, then each dashboard variable's default ("All" becomes .*), then overrides."""
-    values = dict(BUILTINS)
-    for var in board.get("templating", {}).get("list", []):
-        current = var.get("current") or {}
-        value = current.get("value", var.get("query", ""))
-        if isinstance(value, list):
-            value = "|".join(value)
-        if value in ("$__all", "All") or current.get("text") == "All":
-            value = var.get("allValue") or ".*"
-        values[var["name"]] = str(value if value is not None else "")
-    values.update(overrides or {})
-    return values
-
-
-def substitute(text: str, values: dict[str, str]) -> str:
-    """Grafana's variable syntaxes ($name, ${name}, ${name:fmt}, [[name]]); unknown ones stay."""
-    def one(m: re.Match) -> str:
-        name = m.group(1) or m.group(2) or m.group(3)
-        return values.get(name, m.group(0))
-
-    return VARIABLE.sub(one, text)
-
-
-def queries(board: dict, overrides: dict[str, str] | None = None) -> list[tuple[str, str, str]]:
-    """(panel title, refId, expr with variables filled in) for every Prometheus target."""
-    values = variables(board, overrides)
-    return [(substitute(panel["title"], values), target.get("refId", ""),
-             substitute(target["expr"], values))
-            for _, panel in panels(board) for target in prometheus_targets(panel)]
-
-
 # ------------------------------------------------------------------ Prometheus
 
 
-def _get_json(url: str) -> dict:
+def read(call: Callable[[], T]) -> T:
+    """A call to Prometheus or the trace store, with what went wrong as a LabError."""
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return json.load(resp)
-    except urllib.error.HTTPError as exc:  # Prometheus explains a bad query in the body
-        try:
-            body = json.load(exc)
-        except ValueError:
-            body = {}
-        raise LabError(body.get("error") or f"HTTP {exc.code} from {url}") from exc
-    except (OSError, ValueError) as exc:
-        raise LabError(f"cannot read {url}: {exc}") from exc
+        return call()
+    except (http.Unreachable, PrometheusError, JaegerError) as exc:
+        raise LabError(str(exc)) from exc
 
 
-def instant_query(prometheus: str, expr: str) -> list[dict]:
-    """The result vector of an instant query ([] when Prometheus has no data)."""
-    url = f"{prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    data = _get_json(url)["data"]
-    if data["resultType"] == "scalar":
-        return [{"metric": {}, "value": data["result"]}]
-    return data["result"]
-
-
-def range_query(prometheus: str, expr: str, window_s: int = SPARK_WINDOW_S,
+def range_query(prometheus: Prometheus, expr: str, window_s: int = SPARK_WINDOW_S,
                 points: int = SPARK_POINTS) -> dict[str, list[float]]:
     """Each series' values on a common grid of `points` steps (NaN where it has none)."""
     step = window_s / points
     end = time.time()
     start = end - step * (points - 1)  # the last point is now
-    params = {"query": expr, "start": start, "end": end, "step": step}
-    url = f"{prometheus}/api/v1/query_range?" + urllib.parse.urlencode(params)
     grid = {}
-    for series in _get_json(url)["data"]["result"]:
+    for series in read(lambda: prometheus.query_range(expr, start, end, step)):
         values = [math.nan] * points
         for ts, value in series["values"]:
             index = round((float(ts) - start) / step)
@@ -242,7 +154,7 @@ def _number(value: float, decimals: int | None) -> str:
 def evaluate(cfg: LabConfig, board: dict, overrides: dict[str, str] | None = None,
              sparklines: bool = True) -> list[PanelView]:
     values = variables(board, overrides)
-    prometheus = cfg.url("PROMETHEUS_PORT")
+    prometheus = Prometheus(cfg.url("PROMETHEUS_PORT"))
     views = []
     for row, panel in panels(board):
         view = PanelView(row=substitute(row, values), title=substitute(panel["title"], values),
@@ -255,15 +167,15 @@ def evaluate(cfg: LabConfig, board: dict, overrides: dict[str, str] | None = Non
     return views
 
 
-def _evaluate_prometheus(prometheus: str, panel: dict, values: dict[str, str], view: PanelView,
-                         sparklines: bool) -> None:
+def _evaluate_prometheus(prometheus: Prometheus, panel: dict, values: dict[str, str],
+                         view: PanelView, sparklines: bool) -> None:
     defaults = panel.get("fieldConfig", {}).get("defaults", {})
     view.format = {"unit": defaults.get("unit"), "decimals": defaults.get("decimals"),
                    "mappings": defaults.get("mappings")}
     for target in prometheus_targets(panel):
         ref, expr = target.get("refId", "?"), substitute(target["expr"], values)
         try:
-            result = instant_query(prometheus, expr)
+            result = read(lambda e=expr: prometheus.query(e))
             history = {}
             if sparklines and panel.get("type") == "timeseries":
                 history = range_query(prometheus, expr)
@@ -287,8 +199,8 @@ def _key(metric: dict[str, str]) -> str:
 def _native_note(cfg: LabConfig, panel: dict, values: dict[str, str]) -> list[str]:
     """Where to look natively for what Grafana would show in a non-Prometheus panel."""
     kind = panel.get("type", "")
-    uid = _uid(panel.get("datasource"))
-    if uid == JAEGER_UID:
+    source = uid(panel.get("datasource"))
+    if source == JAEGER_UID:
         return [line for target in panel.get("targets", [])
                 for line in _jaeger_note(cfg, target, values)]
     if kind == "alertlist":
@@ -297,12 +209,12 @@ def _native_note(cfg: LabConfig, panel: dict, values: dict[str, str]) -> list[st
     if kind == "text":
         content = panel.get("options", {}).get("content", "")
         return [re.sub(r"[*`]", "", line).strip() for line in content.splitlines() if line.strip()]
-    return [f"{kind} panel: Grafana only (datasource {uid or 'none'})"]
+    return [f"{kind} panel: Grafana only (datasource {source or 'none'})"]
 
 
 def _jaeger_note(cfg: LabConfig, target: dict, values: dict[str, str]) -> list[str]:
     """The Jaeger query as a call to the trace stand-in's API, and what it answers now."""
-    base = cfg.url("JAEGER_UI_PORT")
+    query = JaegerQuery(cfg.url("JAEGER_UI_PORT"))
     if target.get("queryType") == "search":
         params = {"service": target.get("service", "")}
         if target.get("operation"):
@@ -311,59 +223,46 @@ def _jaeger_note(cfg: LabConfig, target: dict, values: dict[str, str]) -> list[s
         if tags:
             params["tags"] = json.dumps(tags, separators=(",", ":"))
         params["limit"] = str(target.get("limit", 20))
-        url = f"{base}/api/traces?" + urllib.parse.urlencode(params)
+        url = query.url("/api/traces", params)
         empty = [k for k, v in tags.items() if v == ""]
         if empty:
             return [f"Jaeger search; give it a value: --var {empty[0]}=<value>",
                     f"natively: curl -s '{url}'"]
-        return [f"Jaeger search, natively: curl -s '{url}'", *_trace_table(url)]
-    trace_id = substitute(target.get("query", ""), values)
+        return [f"Jaeger search, natively: curl -s '{url}'",
+                *_trace_table(lambda: query.search(params))]
+    trace_id = urllib.parse.quote(substitute(target.get("query", ""), values))
     if not trace_id:
         return ["Jaeger trace by id; give it a value: --var trace_id=<trace id>"]
-    url = f"{base}/api/traces/{urllib.parse.quote(trace_id)}"
-    return [f"Jaeger trace, natively: curl -s '{url}'", *_trace_table(url)]
+
+    def one() -> list[dict]:
+        trace = query.trace(trace_id)
+        return [trace] if trace else []
+
+    return [f"Jaeger trace, natively: curl -s '{query.url(f'/api/traces/{trace_id}')}'",
+            *_trace_table(one)]
 
 
-def _trace_table(url: str) -> list[str]:
+def _trace_table(fetch: Callable[[], list[dict]]) -> list[str]:
     """A few rows of what the trace stand-in answers, errors marked (it may not be running)."""
     try:
-        traces = _get_json(url).get("data") or []
+        trees = [build_tree(trace) for trace in read(fetch)]
     except LabError as exc:
         return [f"(trace store not answering: {exc})"]
-    failed = sum(1 for t in traces if _has_error(t))
-    rows = [f"{len(traces)} trace(s), {failed} with errors"]
-    for trace in traces[:TRACE_ROWS]:
-        spans = trace.get("spans", [])
-        root = next((sp for sp in spans if not sp.get("references")), spans[0] if spans else {})
+    rows = [f"{len(trees)} trace(s), {sum(1 for t in trees if t.errors)} with errors"]
+    for tree in trees[:TRACE_ROWS]:
+        root = tree.roots[0].operation if tree.roots else "?"
         # The journey's length: first span's start to last span's end (the worker's included).
-        start = min((sp["startTime"] for sp in spans), default=0)
-        end = max((sp["startTime"] + sp["duration"] for sp in spans), default=0)
-        rows.append(f"  {trace.get('traceID', '?'):<32}  {root.get('operationName', '?'):<24} "
-                    f"{(end - start) / 1000:>9.1f} ms  {len(spans):>3} spans"
-                    f"{'  ERROR' if _has_error(trace) else ''}")
+        rows.append(f"  {tree.trace_id or '?':<32}  {root:<24} "
+                    f"{tree.duration_us / 1000:>9.1f} ms  {len(tree.spans):>3} spans"
+                    f"{'  ERROR' if tree.errors else ''}")
     return rows
-
-
-def _has_error(trace: dict) -> bool:
-    return any(tag.get("key") == "error" and tag.get("value") in (True, "true")
-               for span in trace.get("spans", []) for tag in span.get("tags", []))
 
 
 def _alerts_summary(cfg: LabConfig) -> list[str]:
     try:
-        alerts = _get_json(cfg.url("PROMETHEUS_PORT", "/api/v1/alerts"))["data"]["alerts"]
+        return alert_summary(read(Prometheus(cfg.url("PROMETHEUS_PORT")).alerts))
     except LabError as exc:
         return [str(exc)]
-    if not alerts:
-        return ["no alert pending or firing"]
-    return [f"{a['state']:<8} {a['labels'].get('alertname', '?')} "
-            f"({a['labels'].get('severity', '-')})" for a in alerts]
-
-
-def logfmt(text: str) -> dict[str, str]:
-    """Grafana's Jaeger tags field (logfmt: key=value key2="quoted value") as a dict."""
-    return {m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
-            for m in re.finditer(r'([\w.\-]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))', text)}
 
 
 # ------------------------------------------------------------------ rendering
@@ -400,16 +299,6 @@ def listing(directory: Path = DASHBOARDS) -> str:
     return "Provisioned dashboards (grafana/dashboards/):\n" + "\n".join(rows)
 
 
-def parse_overrides(pairs: list[str] | None) -> dict[str, str]:
-    out = {}
-    for pair in pairs or []:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise LabError(f"--var wants NAME=VALUE, got {pair!r}")
-        out[name] = value
-    return out
-
-
 def main(cfg: LabConfig, name: str, list_only: bool = False,
          var: list[str] | None = None) -> int:
     """Print the dashboard; exit status 1 when a panel's query failed."""
@@ -418,7 +307,8 @@ def main(cfg: LabConfig, name: str, list_only: bool = False,
         return 0
     board = find(name)
     overrides = parse_overrides(var)
-    instant_query(cfg.url("PROMETHEUS_PORT"), "vector(1)")  # fail early when Prometheus is down
+    # Fail early when Prometheus is down.
+    read(lambda: Prometheus(cfg.url("PROMETHEUS_PORT")).query("vector(1)"))
     views = evaluate(cfg, board, overrides)
     print(render(board, views, overrides))
     return 1 if any(v.errors for v in views) else 0

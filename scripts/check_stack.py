@@ -26,14 +26,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # labkit sits beside this script
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # import labkit as scripts.labkit, like every other importer
 
-from labkit import http  # noqa: E402
-from labkit.jaeger import JaegerError, JaegerQuery, SpanTree  # noqa: E402
-from labkit.links import API_SERVICE, DASHBOARD_UID, GATEWAY_SERVICE, WORKER_SERVICE  # noqa: E402
-from labkit.settings import default_url, read_env  # noqa: E402
-from labkit.shop import FINAL_STATUSES, Shop, new_correlation_id  # noqa: E402
+from scripts.labkit import http  # noqa: E402
+from scripts.labkit.jaeger import JaegerError, JaegerQuery, SpanTree  # noqa: E402
+from scripts.labkit.links import API_SERVICE, DASHBOARD_UID, GATEWAY_SERVICE, WORKER_SERVICE  # noqa: E402
+from scripts.labkit.settings import default_url, read_env  # noqa: E402
+from scripts.labkit.shop import FINAL_STATUSES, Shop, new_correlation_id  # noqa: E402
 
 OK, FAIL, NA = "ok", "fail", "n/a"
 # The scrape jobs of prometheus/prometheus.yml.

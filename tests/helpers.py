@@ -1,9 +1,7 @@
 """Helpers shared by the tests: polling with a deadline, JSON over HTTP."""
 
-import json
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +9,7 @@ import httpx
 import pytest
 
 from labctl.config import ROOT
+from scripts.labkit import http
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str | Callable[[], str],
@@ -29,8 +28,10 @@ def wait_for(check: Callable[[], Any], timeout_s: float, what: str | Callable[[]
 
 
 def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.load(resp)
+    """The JSON body of a 2xx answer, else None; through scripts.labkit's client, the one JSON
+    client of the repository (http.Unreachable when nothing answers)."""
+    resp = http.get(url, timeout_s=5)
+    return resp.json() if resp.ok else None
 
 
 def wait_for_order(client: httpx.Client, order_id: int, statuses=("confirmed", "failed"),

@@ -5,9 +5,9 @@ own metrics, and switched off again."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
 
-from labkit.checks import API_SERVICE, Lab, NotYet, Step, main  # noqa: E402
+from scripts.labkit.checks import API_SERVICE, Lab, NotYet, Step, main  # noqa: E402
 
 SLOW_MS = 500
 

@@ -5,9 +5,9 @@ to the trace, to the log lines of that very request."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
 
-from labkit.checks import Lab, NotYet, Step, main  # noqa: E402
+from scripts.labkit.checks import Lab, NotYet, Step, main  # noqa: E402
 
 SLOW_MS = 500
 HISTOGRAM = 'http_request_duration_seconds_bucket{job="api",handler="/products"}'

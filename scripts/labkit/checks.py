@@ -17,7 +17,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -27,6 +26,7 @@ from typing import Any
 from . import http
 from .jaeger import JaegerError, JaegerQuery, SpanTree, build_tree
 from .links import API_SERVICE, WORKER_SERVICE
+from .prometheus import Prometheus, PrometheusError
 from .settings import REPO, default_url, read_env
 from .shop import FINAL_STATUSES, Shop, new_correlation_id
 
@@ -75,7 +75,7 @@ class Lab:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.base = args.base_url.rstrip("/")
-        self.prometheus = args.prometheus_url.rstrip("/")
+        self.prometheus = Prometheus(args.prometheus_url)
         self.jaeger = JaegerQuery(args.jaeger_url)
         self.receiver = args.receiver_url.rstrip("/")
         self.since = args.since
@@ -91,12 +91,10 @@ class Lab:
         return f"[{math.ceil(time.time() - self.since) + SCRAPE_MARGIN_S}s]"
 
     def query(self, expr: str) -> list[dict[str, Any]]:
-        url = f"{self.prometheus}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        resp = http.get(url)
-        body = resp.json()
-        if resp.status != 200 or not isinstance(body, dict) or body.get("status") != "success":
-            raise NotYet(f"Prometheus answered {resp.status} to {expr}")
-        return body["data"]["result"]
+        try:
+            return self.prometheus.query(expr)
+        except PrometheusError as exc:
+            raise NotYet(f"Prometheus refused {expr}: {exc}") from None
 
     def value(self, expr: str) -> float | None:
         """The first sample of an instant query (None when it returns nothing)."""
@@ -117,10 +115,10 @@ class Lab:
 
     def exemplars(self, expr: str) -> list[dict[str, Any]]:
         """Exemplars of the window: [{"labels": {"trace_id": ...}, "value": ...}, ...]."""
-        url = f"{self.prometheus}/api/v1/query_exemplars?" + urllib.parse.urlencode(
-            {"query": expr, "start": f"{self.since:.3f}", "end": f"{time.time():.3f}"})
-        body = http.get(url).json() or {}
-        return [e for series in body.get("data") or [] for e in series.get("exemplars", [])]
+        try:
+            return self.prometheus.exemplars(expr, self.since, time.time())
+        except PrometheusError as exc:
+            raise NotYet(f"Prometheus refused the exemplars of {expr}: {exc}") from None
 
     def latency_peak(self, handler: str, bound_ms: float) -> str:
         """Holds when the API's p95 latency of `handler` (over 30 s) peaked above `bound_ms`."""

@@ -69,6 +69,7 @@ class Span:
 
     @property
     def error(self) -> bool:
+        """The one rule of "span in error": OpenTracing's error tag or OpenTelemetry's status."""
         return self.tags.get("error") in (True, "true") or self.tags.get(
             "otel.status_code") == "ERROR"
 
@@ -100,6 +101,11 @@ class SpanTree:
     @property
     def services(self) -> set[str]:
         return {s.service for s in self.spans}
+
+    @property
+    def errors(self) -> list[Span]:
+        """The spans in error (see `Span.error`)."""
+        return [s for s in self.spans if s.error]
 
     @property
     def orphans(self) -> list[Span]:
@@ -213,8 +219,11 @@ class JaegerQuery:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
 
+    def url(self, path: str, params: dict[str, str] | None = None) -> str:
+        return self.base_url + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
+
     def _get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any] | None:
-        url = self.base_url + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
+        url = self.url(path, params)
         resp = http.get(url, timeout_s=self.timeout_s)
         if resp.status == 404:
             return None
@@ -251,6 +260,10 @@ class JaegerQuery:
             params["operation"] = operation
         if min_duration:
             params["minDuration"] = min_duration
+        return self.search(params)
+
+    def search(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        """The search API's traces for these parameters, as they are (see `find_traces`)."""
         body = self._get("/api/traces", params)
         return list((body or {}).get("data") or [])
 

@@ -7,8 +7,9 @@ import subprocess
 
 import pytest
 
-from labctl import dashboard
+from labctl import grafana_json
 from labctl.config import ROOT
+from scripts.labkit.prometheus import Prometheus
 from tests.helpers import wait_for, wait_for_order
 
 # One worker runs the whole module, so the load below is generated once.
@@ -16,7 +17,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("dashboards")]
 
 PAYMENT_METHODS = ("credit_card", "paypal", "apple_pay", "gift_card")
 QUERIES = [(board["title"], title, ref, expr)
-           for board in dashboard.load_all() for title, ref, expr in dashboard.queries(board)]
+           for board in grafana_json.load_all() for title, ref, expr in grafana_json.queries(board)]
 # A value as ./lab dashboard prints it: a number with its unit, a mapped state, or NaN.
 VALUE = re.compile(r"\s(-?\$?[\d,]+(\.\d+)?( %| ms| s| req/s| ops/s)?|NaN|UP|DOWN)$")
 
@@ -46,9 +47,9 @@ def journey(gateway):
 @pytest.mark.parametrize("board,panel,ref,expr", QUERIES,
                          ids=[f"{b} / {p} / {r}" for b, p, r, _ in QUERIES])
 def test_every_prometheus_panel_returns_data(lab, journey, board, panel, ref, expr):
-    prometheus = lab.url("PROMETHEUS_PORT")
+    prometheus = Prometheus(lab.url("PROMETHEUS_PORT"))
     # Scrapes come every 5 s and rate() needs two samples: poll, do not sleep.
-    result = wait_for(lambda: dashboard.instant_query(prometheus, expr), 60,
+    result = wait_for(lambda: prometheus.query(expr), 60,
                       f"{board} / {panel} ({ref}) to return data: {expr}", interval_s=1)
     assert all(len(sample["value"]) == 2 for sample in result)
 
@@ -73,10 +74,10 @@ def shows_values(lines: list[str]) -> bool:
 
 
 def test_lab_dashboard_shows_every_purchase_journey_panel_with_values(lab, journey):
-    board = dashboard.find("Purchase Journey")
-    values = dashboard.variables(board)
-    expected = {dashboard.substitute(p["title"], values).strip(): dashboard.is_prometheus(p)
-                for _, p in dashboard.panels(board)}
+    board = grafana_json.find("Purchase Journey")
+    values = grafana_json.variables(board)
+    expected = {grafana_json.substitute(p["title"], values).strip(): grafana_json.is_prometheus(p)
+                for _, p in grafana_json.panels(board)}
     last = {"wrong": [], "output": ""}
 
     def every_panel_shown() -> str | None:

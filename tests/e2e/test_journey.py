@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from scripts.labkit import http
 from tests.helpers import get_json, metric_sum, wait_for, wait_for_order
 
 pytestmark = pytest.mark.stack
@@ -28,8 +29,10 @@ def complete_trace(lab, trace_id: str):
     def fetch():
         try:
             body = get_json(lab.url("JAEGER_UI_PORT", f"/api/traces/{trace_id}"))
-        except OSError:
+        except http.Unreachable:
             return None
+        if not body or not body.get("data"):
+            return None  # 404 until the first span has arrived
         trace = body["data"][0]
         names = {s["operationName"] for s in trace["spans"]}
         return trace if names >= BUSINESS_SPANS else None

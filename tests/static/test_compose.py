@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from labctl.config_files import render_template
 from labctl.proc import free_port, http_ok
 from recordstore.config import Settings
 from scripts.labkit.settings import read_env
+from tests.helpers import get_json
 from tests.static.k8s import main_container
 from tests.unit.test_labctl import write_dotenv
 
@@ -522,11 +522,6 @@ def prometheus_layout(service: dict, tmp_path: Path) -> Path:
     return etc / "prometheus.yml"
 
 
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.load(resp)["data"]
-
-
 def test_prometheus_runs_the_compose_layout_and_finds_the_compose_addresses(services, tmp_path):
     prometheus = services["prometheus"]
     config = prometheus_layout(prometheus, tmp_path)
@@ -549,11 +544,11 @@ def test_prometheus_runs_the_compose_layout_and_finds_the_compose_addresses(serv
         targets = {}
         while len(targets) < 7 and time.monotonic() < deadline:
             targets = {t["labels"]["job"]: t["scrapeUrl"]
-                       for t in get_json(f"{base}/api/v1/targets")["activeTargets"]}
+                       for t in get_json(f"{base}/api/v1/targets")["data"]["activeTargets"]}
             time.sleep(0.2)
-        alertmanagers = [a["url"] for a in get_json(f"{base}/api/v1/alertmanagers")
+        alertmanagers = [a["url"] for a in get_json(f"{base}/api/v1/alertmanagers")["data"]
                          ["activeAlertmanagers"]]
-        rules = get_json(f"{base}/api/v1/rules")["groups"]
+        rules = get_json(f"{base}/api/v1/rules")["data"]["groups"]
     finally:
         proc.terminate()
         proc.wait(timeout=20)

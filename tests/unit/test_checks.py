@@ -15,10 +15,7 @@ import pytest
 from api.schemas import OrderOut
 from labctl.config import ROOT
 from labctl.proc import free_port
-
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from labkit.checks import Lab, NotYet, Step, evaluate, parse_since  # noqa: E402
+from scripts.labkit.checks import Lab, NotYet, Step, evaluate, parse_since
 
 
 def test_since_takes_durations_unix_and_iso_times():

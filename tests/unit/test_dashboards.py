@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from labctl import dashboard
+from labctl import dashboard, grafana_json
 from labctl.config import ROOT
 from labctl.proc import LabError
 
@@ -111,14 +111,14 @@ def test_every_datasource_referenced_is_provisioned(name):
 @pytest.mark.parametrize("name", BOARDS)
 def test_queries_use_only_variables_the_dashboard_defines(name):
     board = BOARDS[name]
-    for title, ref, expr in dashboard.queries(board):
+    for title, ref, expr in grafana_json.queries(board):
         assert "$" not in expr, f"{title} ({ref}): unresolved variable in {expr}"
         assert expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}"), title
 
 
 def test_every_dashboard_has_prometheus_panels_for_the_live_check():
     for board in BOARDS.values():
-        assert len(dashboard.queries(board)) >= 10, board["title"]
+        assert len(grafana_json.queries(board)) >= 10, board["title"]
 
 
 def test_purchase_journey_has_the_guides_panel_groups_and_the_trace_variables():
@@ -147,10 +147,10 @@ def test_the_scripts_link_to_this_dashboard():
 
 
 def test_find_by_title_or_uid_and_a_clear_error_otherwise():
-    assert dashboard.find("purchase journey")["uid"] == "purchase-journey"
-    assert dashboard.find("slos")["title"] == "SLOs"
+    assert grafana_json.find("purchase journey")["uid"] == "purchase-journey"
+    assert grafana_json.find("slos")["title"] == "SLOs"
     with pytest.raises(LabError, match="Service Health"):
-        dashboard.find("Nope")
+        grafana_json.find("Nope")
 
 
 def test_variables_fill_builtins_defaults_all_and_overrides():
@@ -161,19 +161,19 @@ def test_variables_fill_builtins_defaults_all_and_overrides():
         {"name": "trace_id", "type": "textbox", "query": "", "current": {"value": ""}},
         {"name": "db", "type": "constant", "query": "recordstore"},
     ]}}
-    values = dashboard.variables(board, {"trace_id": "abc"})
+    values = grafana_json.variables(board, {"trace_id": "abc"})
     assert values["queue"] == ".*" and values["trace_id"] == "abc"
     assert values["db"] == "recordstore"
     assert values["__rate_interval"] == "1m" and values["__range"] == "1h"
     expr = 'rate(x{q=~"$queue",db="${db}",t="[[trace_id]]",e=~"${env:regex}"}[$__rate_interval])'
-    assert dashboard.substitute(expr, values) == (
+    assert grafana_json.substitute(expr, values) == (
         'rate(x{q=~".*",db="recordstore",t="abc",e=~"prod|dev"}[1m])')
-    assert dashboard.substitute("$__range_s $unknown", values) == "3600 $unknown"
+    assert grafana_json.substitute("$__range_s $unknown", values) == "3600 $unknown"
 
 
 def test_substitute_handles_every_variable_syntax():
     values = {"a": "1", "b_c": "2"}
-    assert dashboard.substitute("$a ${a} ${a:regex} [[a]] $b_c $bc", values) == "1 1 1 1 2 $bc"
+    assert grafana_json.substitute("$a ${a} ${a:regex} [[a]] $b_c $bc", values) == "1 1 1 1 2 $bc"
 
 
 def test_panels_walks_rows_in_order_including_collapsed_ones():
@@ -184,15 +184,15 @@ def test_panels_walks_rows_in_order_including_collapsed_ones():
         {"type": "row", "title": "R2", "collapsed": True,
          "panels": [{"type": "stat", "title": "b"}]},
     ]}
-    assert [(row, p["title"]) for row, p in dashboard.panels(board)] == [
+    assert [(row, p["title"]) for row, p in grafana_json.panels(board)] == [
         ("", "top"), ("R1", "a"), ("R2", "b")]
 
 
 def test_prometheus_targets_inherit_the_panel_datasource():
     panel = {"datasource": {"uid": "prometheus"},
              "targets": [{"expr": "up"}, {"expr": "x", "datasource": {"uid": "other"}}, {}]}
-    assert [t["expr"] for t in dashboard.prometheus_targets(panel)] == ["up"]
-    assert not dashboard.is_prometheus({"datasource": {"uid": "jaeger"}, "targets": [{}]})
+    assert [t["expr"] for t in grafana_json.prometheus_targets(panel)] == ["up"]
+    assert not grafana_json.is_prometheus({"datasource": {"uid": "jaeger"}, "targets": [{}]})
 
 
 def test_legend_formats_like_grafana():
@@ -223,14 +223,15 @@ def test_sparkline_scales_and_marks_gaps():
 
 
 def test_logfmt_reads_grafanas_jaeger_tags():
-    assert dashboard.logfmt('error=true correlation_id="abc-1" empty=""') == {
+    assert grafana_json.logfmt('error=true correlation_id="abc-1" empty=""') == {
         "error": "true", "correlation_id": "abc-1", "empty": ""}
 
 
 def test_var_overrides_need_name_equals_value():
-    assert dashboard.parse_overrides(["trace_id=abc", "x=a=b"]) == {"trace_id": "abc", "x": "a=b"}
+    overrides = grafana_json.parse_overrides(["trace_id=abc", "x=a=b"])
+    assert overrides == {"trace_id": "abc", "x": "a=b"}
     with pytest.raises(LabError):
-        dashboard.parse_overrides(["trace_id"])
+        grafana_json.parse_overrides(["trace_id"])
 
 
 def test_rendered_panels_show_values_no_data_and_errors():

@@ -1,4 +1,4 @@
-"""README.md and the exercises tell the truth: their commands parse, their paths exist, their
+"""README.md, docs/ and the exercises tell the truth: their commands parse, their paths exist, their
 ports are the defaults, the alerts and the dashboard panels they name exist."""
 
 import re
@@ -12,7 +12,8 @@ from labctl.config import ROOT
 from scripts.labkit.settings import read_env
 
 README = (ROOT / "README.md").read_text()
-DOCS = [ROOT / "README.md", *sorted((ROOT / "exercises").glob("**/README.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "exercises").glob("**/README.md"))]
 
 
 def code_of(text: str) -> list[str]:
@@ -139,3 +140,16 @@ def test_the_readme_explains_the_kubernetes_way():
         assert int(remote) in services[svc], (svc, remote)
         assert local == env[published[(svc, int(remote))]], (svc, local)
     assert {(s, int(r)) for s, _, r in forwards} | {("jaeger", 4318)} >= set(published)
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[str(d.relative_to(ROOT)) for d in DOCS])
+def test_every_link_between_the_docs_resolves(doc):
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()):
+        if "://" not in target:
+            assert (doc.parent / target).exists(), f"{doc.name} links to {target}"
+
+
+def test_the_readme_points_to_every_doc():
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        assert f"](docs/{doc.name})" in README, doc.name
+    assert "## Performance\n" not in README and "## How it is built\n" not in README

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from labctl.config import ROOT
-from scripts.labkit import loadgen
+from scripts.labkit import patterns, shoppers
+from scripts.labkit import stats as load_stats
 from scripts.labkit.shop import Step
 
 SCRIPT = ROOT / "scripts" / "trace_purchase_journey.py"
@@ -116,14 +117,14 @@ def script(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 def test_patterns_shape_the_rate_and_users_scale_it():
-    steady = loadgen.LoadConfig("http://x", "steady", users=10, duration_s=100)
+    steady = patterns.LoadConfig("http://x", "steady", users=10, duration_s=100)
     assert steady.rate_per_s(0) * 60 == pytest.approx(30)
-    assert loadgen.LoadConfig("http://x", users=20).rate_per_s(5) * 60 == pytest.approx(60)
-    sale = loadgen.LoadConfig("http://x", "flash-sale", users=10, duration_s=100)
+    assert patterns.LoadConfig("http://x", users=20).rate_per_s(5) * 60 == pytest.approx(60)
+    sale = patterns.LoadConfig("http://x", "flash-sale", users=10, duration_s=100)
     per_min = [sale.rate_per_s(t) * 60 for t in (0, 30, 50, 90)]
     assert per_min == pytest.approx([30, 165, 300, 30])  # 30 -> 300 like the seed's ramp
     assert sale.peak_rate_per_s * 60 == pytest.approx(300)
-    day = loadgen.LoadConfig("http://x", "business-hours", users=10, duration_s=240)
+    day = patterns.LoadConfig("http://x", "business-hours", users=10, duration_s=240)
     morning, lunch, night = (day.rate_per_s(t) for t in (0, 50, 170))  # 08:00, 13:00, 01:00
     assert lunch > morning > night > 0
     assert max(day.rate_per_s(t) for t in range(240)) <= day.peak_rate_per_s
@@ -131,27 +132,27 @@ def test_patterns_shape_the_rate_and_users_scale_it():
 
 def test_the_journey_mix_is_weighted_and_reproducible_from_the_seed():
     def kinds(seed: int) -> list[str]:
-        cfg = loadgen.LoadConfig("http://x", seed=seed)
-        return [loadgen.Shopper(n, cfg, loadgen.Stats(), threading.Event(), "t").kind
+        cfg = patterns.LoadConfig("http://x", seed=seed)
+        return [shoppers.Shopper(n, cfg, load_stats.Stats(), threading.Event(), "t").kind
                 for n in range(3000)]
 
     mix = kinds(7)
     assert mix == kinds(7) and mix != kinds(8)
     counts = Counter(mix)
-    total = sum(w for w, _ in loadgen.JOURNEYS.values())
-    for kind, (weight, _) in loadgen.JOURNEYS.items():
+    total = sum(j.weight for j in patterns.JOURNEYS.values())
+    for kind, weight in ((k, j.weight) for k, j in patterns.JOURNEYS.items()):
         assert counts[kind] / len(mix) == pytest.approx(weight / total, abs=0.03), kind
 
 
 def test_percentiles_and_a_bounded_reservoir():
-    assert loadgen.percentile([], 95) is None
-    assert loadgen.percentile([1, 2, 3, 4], 50) == 2.5
-    assert loadgen.percentile(list(range(101)), 95) == 95
-    r = loadgen.Reservoir(size=100, seed=1)
+    assert load_stats.percentile([], 95) is None
+    assert load_stats.percentile([1, 2, 3, 4], 50) == 2.5
+    assert load_stats.percentile(list(range(101)), 95) == 95
+    r = load_stats.Reservoir(size=100, seed=1)
     for value in range(10_000):
         r.add(value)
     assert r.count == 10_000 and len(r.values) == 100
-    assert 8_000 < loadgen.percentile(r.values, 90) < 10_000
+    assert 8_000 < load_stats.percentile(r.values, 90) < 10_000
 
 
 def _step(name: str, status: int, error: str | None = None) -> Step:
@@ -160,7 +161,7 @@ def _step(name: str, status: int, error: str | None = None) -> Step:
 
 
 def test_stats_count_checkouts_errors_and_keep_their_correlation_ids():
-    stats = loadgen.Stats()
+    stats = load_stats.Stats()
     stats.journey_started("buy_one")
     for step in (_step("browse", 200), _step("checkout", 202),
                  _step("checkout", 503, "503 database_unavailable")):
@@ -184,8 +185,8 @@ def test_stats_count_checkouts_errors_and_keep_their_correlation_ids():
 
 
 def test_the_slo_verdict_judges_each_target_and_skips_missing_data():
-    stats = loadgen.Stats()
-    assert loadgen.evaluate_slo(stats.summary())["met"] is True  # nothing to judge yet
+    stats = load_stats.Stats()
+    assert load_stats.evaluate_slo(stats.summary())["met"] is True  # nothing to judge yet
     stats.journey_started("browse")
     stats.step(_step("checkout", 202))
     stats.latency["checkout"].add(900.0)

@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from scripts.labkit import http as labkit_http
 from tracestore.server import Running, serve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -50,13 +51,9 @@ def _provider(service: str, port: int, **exporter_options: Any) -> TracerProvide
 
 
 def _get(port: int, path: str, **params: str) -> tuple[int, Any]:
-    url = f"http://127.0.0.1:{port}{path}" + (f"?{urlencode(params)}" if params else "")
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.load(error)
+    query = f"?{urlencode(params)}" if params else ""
+    resp = labkit_http.get(f"http://127.0.0.1:{port}{path}{query}")
+    return resp.status, resp.json()
 
 
 def _post(
