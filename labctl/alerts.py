@@ -1,19 +1,19 @@
 """`./lab alerts`: what Prometheus fires, what Alertmanager does with it, what was delivered."""
 
-import json
-import urllib.error
-import urllib.request
-
 from labctl.config import LabConfig
 from labctl.proc import LabError
+from scripts.labkit import http
 
 
 def _get(url: str):
     try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return json.load(resp)
-    except (OSError, urllib.error.URLError, ValueError) as exc:
-        raise LabError(f"cannot read {url}: {exc}") from exc
+        resp = http.get(url, timeout_s=5)
+    except http.Unreachable as exc:
+        raise LabError(f"cannot read {url}: {exc.reason}") from exc
+    body = resp.json()
+    if not resp.ok or body is None:
+        raise LabError(f"cannot read {url}: it answered {resp.status}")
+    return body
 
 
 def collect(cfg: LabConfig) -> dict:

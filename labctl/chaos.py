@@ -1,29 +1,24 @@
 """`./lab chaos`: switch runtime faults on and off through the API's admin endpoint."""
 
-import json
 import time
-import urllib.error
-import urllib.request
 
 from labctl.config import LabConfig
 from labctl.proc import LabError
+from scripts.labkit import http
 
 
 def call(cfg: LabConfig, method: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(
-        cfg.url("GATEWAY_PORT", "/admin/chaos"), method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {cfg.env.get('ADMIN_TOKEN', '')}",
-                 "Content-Type": "application/json"},
-    )
+    headers = {"Authorization": f"Bearer {cfg.env.get('ADMIN_TOKEN', '')}"}
     try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return json.load(resp)
-    except urllib.error.HTTPError as exc:
-        detail = json.loads(exc.read() or b"{}").get("detail", exc.reason)
-        raise LabError(f"chaos: the API answered {exc.code}: {detail}") from exc
-    except OSError as exc:
-        raise LabError(f"chaos: cannot reach the API through the gateway: {exc}") from exc
+        resp = http.request(method, cfg.url("GATEWAY_PORT", "/admin/chaos"), body=body,
+                            headers=headers, timeout_s=10)
+    except http.Unreachable as exc:
+        raise LabError(f"chaos: cannot reach the API through the gateway: {exc.reason}") from exc
+    answer = resp.json()
+    if not resp.ok or not isinstance(answer, dict):
+        detail = answer.get("detail") if isinstance(answer, dict) else None
+        raise LabError(f"chaos: the API answered {resp.status}: {detail or 'no JSON body'}")
+    return answer
 
 
 def wait_in_effect(view: dict) -> None:

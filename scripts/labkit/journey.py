@@ -14,7 +14,6 @@ from typing import Any
 
 from . import http, jaeger, links, waterfall
 from .output import JOURNEY_FAILED, OK, UNREACHABLE, say, write_json
-from .settings import REPO
 from .shop import FINAL_STATUSES, Shop, Step, new_correlation_id
 
 # The worker operations the waterfall's time breakdown names, in the lab's guide's words.
@@ -257,7 +256,7 @@ def show_trace(journey: Journey, args: argparse.Namespace) -> dict[str, Any] | N
 
 
 def where_next(args: argparse.Namespace, cid: str, trace_id: str) -> None:
-    mode = args.mode or links.detect_mode(REPO)
+    mode = links.hint_mode(args.mode)
     say()
     say(f"Where to look next ({mode} mode)")
     for what, where in links.next_steps(mode, args.jaeger_url, args.grafana_url, cid, trace_id):

@@ -1,9 +1,9 @@
 """Where to look next: Jaeger, Grafana and the logs, in either run mode (compose or native)."""
 
 import urllib.parse
-from pathlib import Path
 
 from .jaeger import search_api_url, search_url, trace_api_url, trace_url
+from .settings import SettingsError, run_mode
 
 API_SERVICE = "kodekloud-record-store-api"
 WORKER_SERVICE = "kodekloud-record-store-worker"
@@ -13,9 +13,12 @@ DASHBOARD_TITLE = "Purchase Journey"
 MODES = ("native", "compose")
 
 
-def detect_mode(repo: Path) -> str:
-    """native when `./lab` runs the stack from this checkout (its API pid file exists)."""
-    return "native" if (repo / ".lab" / "run" / "api.pid").exists() else "compose"
+def hint_mode(asked: str | None) -> str:
+    """The run mode the hints are for: the one asked for, else the lab's one rule."""
+    try:
+        return asked or run_mode()
+    except SettingsError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def grafana_url(grafana_base: str, correlation_id: str = "", trace_id: str = "") -> str:

@@ -15,7 +15,6 @@ from . import http, links
 from .loadgen import LoadTest
 from .output import INTERRUPTED, JOURNEY_FAILED, OK, UNREACHABLE, say, write_json
 from .patterns import JOURNEYS, LoadConfig
-from .settings import REPO
 
 
 def run_load_test(args: argparse.Namespace) -> int:
@@ -51,7 +50,7 @@ def run_load_test(args: argparse.Namespace) -> int:
     summary = test.stats.summary(config)
     for line in render_summary(summary):
         say(line)
-    mode = args.mode or links.detect_mode(REPO)
+    mode = links.hint_mode(args.mode)
     examples = [e for kind in summary["error_examples"].values() for e in kind]
     say()
     say("Where to look next")
