@@ -2,8 +2,9 @@
 
 Each exercise's `check.py` lists its steps; each step asks the lab's own signals (Prometheus,
 Alertmanager's receiver, Jaeger, the API, the logs) about what happened since `--since`
-(default: the last 30 minutes), and says what to do when it has not happened yet. Standard
-library only, like every learner-facing script.
+(default: the last 30 minutes), and says what to do when it has not happened yet. The questions
+themselves are `Lab`'s, in probes.py; this module runs the steps and prints the verdicts.
+Standard library only, like every learner-facing script.
 
     python3 exercises/02-database-failure/check.py          # or: ./lab check 02
     python3 exercises/02-database-failure/check.py --wait 60 --since 10m
@@ -11,8 +12,6 @@ library only, like every learner-facing script.
 
 import argparse
 import json
-import math
-import os
 import re
 import subprocess
 import sys
@@ -20,22 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 from . import http
-from .jaeger import JaegerError, JaegerQuery, SpanTree, build_tree
 from .links import API_SERVICE, WORKER_SERVICE
-from .prometheus import Prometheus, PrometheusError
-from .settings import REPO, default_url, read_env
-from .shop import FINAL_STATUSES, Shop, new_correlation_id
-
-CONTAINERS = "kodekloud-record-store-{service}"
-SCRAPE_MARGIN_S = 10
-
-
-class NotYet(Exception):
-    """A step's expected state is not reached; the message says what was seen instead."""
+from .probes import Lab, NotYet
+from .settings import SettingsError, default_url, read_env, run_mode
 
 
 @dataclass
@@ -70,238 +58,6 @@ def parse_since(raw: str, now: float | None = None) -> float:
             f"--since: expected 30m, 2h, a Unix time or an ISO time, got {raw!r}") from None
 
 
-class Lab:
-    """The running lab as the checks see it, and the questions they ask it."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.base = args.base_url.rstrip("/")
-        self.prometheus = Prometheus(args.prometheus_url)
-        self.jaeger = JaegerQuery(args.jaeger_url)
-        self.receiver = args.receiver_url.rstrip("/")
-        self.since = args.since
-        self.mode = args.mode
-        self.lab_home = Path(os.environ.get("LAB_HOME") or REPO / ".lab")
-        self.memo: dict[str, Any] = {}  # what one step found, for the steps after it
-
-    # --- Prometheus -------------------------------------------------------------------------
-    @property
-    def window(self) -> str:
-        """The PromQL range from --since until now, e.g. '[125s]', and two scrapes (5 s each)
-        before it: increase() needs a sample from before the first change it counts."""
-        return f"[{math.ceil(time.time() - self.since) + SCRAPE_MARGIN_S}s]"
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        try:
-            return self.prometheus.query(expr)
-        except PrometheusError as exc:
-            raise NotYet(f"Prometheus refused {expr}: {exc}") from None
-
-    def value(self, expr: str) -> float | None:
-        """The first sample of an instant query (None when it returns nothing)."""
-        result = self.query(expr)
-        return float(result[0]["value"][1]) if result else None
-
-    def at_least(self, expr: str, minimum: float, what: str) -> str:
-        """Holds when the query's value reaches `minimum`; says what it measured."""
-        got = self.value(expr) or 0.0
-        shown = f"{got:.0f}" if got >= 10 else f"{got:.2g}"  # increase() extrapolates: ~counts
-        if got < minimum:
-            raise NotYet(f"{what}: {shown} (wanted at least {minimum:g})")
-        return f"{what}: {shown}"
-
-    def peak(self, expr: str) -> float | None:
-        """The highest value `expr` had in the window (a subquery at the scrape interval)."""
-        return self.value(f"max_over_time(({expr}){self.window[:-1]}:5s])")
-
-    def exemplars(self, expr: str) -> list[dict[str, Any]]:
-        """Exemplars of the window: [{"labels": {"trace_id": ...}, "value": ...}, ...]."""
-        try:
-            return self.prometheus.exemplars(expr, self.since, time.time())
-        except PrometheusError as exc:
-            raise NotYet(f"Prometheus refused the exemplars of {expr}: {exc}") from None
-
-    def latency_peak(self, handler: str, bound_ms: float) -> str:
-        """Holds when the API's p95 latency of `handler` (over 30 s) peaked above `bound_ms`."""
-        buckets = f'http_request_duration_seconds_bucket{{job="api",handler="{handler}"}}'
-        p95 = self.peak(f"histogram_quantile(0.95, sum by (le) (rate({buckets}[30s])))") or 0
-        if p95 * 1000 < bound_ms:
-            raise NotYet(f"the p95 latency of {handler} peaked at {p95 * 1000:.0f} ms "
-                         f"(wanted over {bound_ms:g} ms)")
-        return f"the p95 latency of {handler} peaked at {p95 * 1000:.0f} ms"
-
-    def alert_fired(self, name: str) -> str:
-        got = self.value(f'max_over_time(ALERTS{{alertname="{name}",alertstate="firing"}}'
-                         f'{self.window})')
-        if not got:
-            raise NotYet(f"{name} has not fired since {self.since_text}")
-        return f"{name} fired"
-
-    def alert_not_firing(self, name: str) -> str:
-        if self.value(f'ALERTS{{alertname="{name}",alertstate="firing"}}'):
-            raise NotYet(f"{name} is still firing")
-        return f"{name} is not firing"
-
-    # --- the alert receiver (what Alertmanager delivered) ------------------------------------
-    def delivered(self, name: str, status: str = "firing") -> str:
-        resp = http.get(f"{self.receiver}/alerts")
-        notes = (resp.json() or {}).get("notifications", []) if resp.ok else []
-        for note in notes:
-            received = datetime.fromisoformat(note["received_at"]).timestamp()
-            if received >= self.since and any(
-                a.get("alertname") == name and a.get("status") == status
-                for a in note.get("alerts", [])
-            ):
-                return f"{name} ({status}) delivered at {note['received_at'][11:19]} UTC"
-        raise NotYet(f"no {status} notification of {name} has reached the receiver")
-
-    # --- Jaeger -------------------------------------------------------------------------------
-    def traces(self, service: str = API_SERVICE, operation: str = "",
-               tags: dict[str, str] | None = None, min_duration: str = "",
-               limit: int = 50) -> list[dict[str, Any]]:
-        try:
-            return self.jaeger.find_traces(service, tags, limit, operation=operation,
-                                           start_us=int(self.since * 1_000_000),
-                                           min_duration=min_duration)
-        except JaegerError as exc:
-            raise NotYet(str(exc)) from None
-
-    def trees(self, **search: Any) -> list[SpanTree]:
-        return [build_tree(t) for t in self.traces(**search)]
-
-    def trace_tree(self, trace_id: str) -> SpanTree:
-        try:
-            raw = self.jaeger.trace(trace_id)
-        except JaegerError as exc:
-            raise NotYet(str(exc)) from None
-        if raw is None:
-            raise NotYet(f"Jaeger does not know trace {trace_id}")
-        return build_tree(raw)
-
-    # --- the shop and the logs ----------------------------------------------------------------
-    def shop(self, prefix: str = "check") -> Shop:
-        return Shop(self.base, new_correlation_id(prefix))
-
-    def catalog_fast(self, bound_ms: float = 300.0) -> str:
-        """Holds when a catalog page answers within `bound_ms`."""
-        step = self.shop().browse()
-        if not step.ok:
-            raise NotYet(f"the catalog answered {step.status or 'nothing'}: {step.error}")
-        if step.latency_ms > bound_ms:
-            raise NotYet(f"a catalog page took {step.latency_ms:.0f} ms (over {bound_ms:g} ms)")
-        return f"a catalog page took {step.latency_ms:.0f} ms"
-
-    def faults_off(self) -> str:
-        """Holds when no runtime fault is switched on (asks the admin endpoint, with the token
-        of .env)."""
-        token = read_env().get("ADMIN_TOKEN", "")
-        resp = http.get(f"{self.base}/admin/chaos", headers={"Authorization": f"Bearer {token}"})
-        if not resp.ok:
-            raise NotYet(f"the admin endpoint answered {resp.status}")
-        active = (resp.json() or {}).get("active") or {}
-        if active:
-            shown = ", ".join(f"{k}={v:g}" for k, v in sorted(active.items()))
-            raise NotYet(f"faults still on: {shown}")
-        return "no fault is switched on"
-
-    def api_healthy(self) -> str:
-        """Holds when /health answers 200: the API reaches the database and the broker."""
-        resp = http.get(f"{self.base}/health")
-        if resp.status != 200:
-            down = (resp.json() or {}).get("down") or ["?"]
-            raise NotYet(f"/health answers {resp.status}: down: {', '.join(down)}")
-        return "/health answers 200"
-
-    def purchase(self, timeout_s: float = 60.0, product_id: int = 1) -> str:
-        """A test purchase through the gateway: holds when it is confirmed."""
-        shop = self.shop()
-        step = shop.checkout(product_id)
-        if not step.ok:
-            raise NotYet(f"checkout answered {step.status or 'nothing'}: {step.error} "
-                         f"(correlation id {step.correlation_id})")
-        order_id = step.body["order_id"]
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            order = shop.order(order_id)
-            status = order.body.get("status") if order.ok else None
-            if status in FINAL_STATUSES:
-                if status != "confirmed":
-                    raise NotYet(f"test order {order_id} {status}: "
-                                 f"{order.body.get('failure_reason')}")
-                return f"test order {order_id} confirmed (correlation id {shop.correlation_id})"
-            time.sleep(0.5)
-        raise NotYet(f"test order {order_id} not final after {timeout_s:g}s")
-
-    def orders_in_traces(self) -> dict[int, str]:
-        """Every order a checkout span of the window created, with its status now."""
-        ids: set[int] = set()
-        for tree in self.trees(operation="checkout_order", limit=1000):
-            for span in tree.find("checkout_order"):
-                if "order_id" in span.tags:
-                    ids.add(int(span.tags["order_id"]))
-        statuses = {}
-        shop = self.shop()
-        for order_id in sorted(ids):
-            step = shop.order(order_id)
-            statuses[order_id] = step.body.get("status") if step.ok else f"error {step.status}"
-        return statuses
-
-    def orders_final(self) -> str:
-        """Holds when every order a checkout of the window accepted is confirmed or failed."""
-        statuses = self.orders_in_traces()
-        waiting = {o: s for o, s in statuses.items() if s not in FINAL_STATUSES}
-        if waiting:
-            shown = ", ".join(f"{o} {s}" for o, s in list(waiting.items())[:5])
-            raise NotYet(f"{len(waiting)} of {len(statuses)} order(s) not final yet: {shown}")
-        counts = {s: list(statuses.values()).count(s) for s in sorted(set(statuses.values()))}
-        return f"{len(statuses)} order(s) accepted, all final: " + (
-            ", ".join(f"{n} {s}" for s, n in counts.items()) or "none yet")
-
-    def found(self, key: str, step: int) -> Any:
-        """What an earlier step remembered under `key`; NotYet when that step found nothing."""
-        if not self.memo.get(key):
-            raise NotYet(f"nothing to follow: step {step} found no {key.replace('_', ' ')}")
-        return self.memo[key]
-
-    def orders_queue_empty(self) -> str:
-        """Holds when RabbitMQ's orders queue holds no message, ready or being worked on."""
-        queue = '{job="rabbitmq",queue="orders"}'
-        ready = self.value(f"rabbitmq_queue_messages_ready{queue}")
-        unacked = self.value(f"rabbitmq_queue_messages_unacked{queue}")
-        if ready is None or ready > 0 or (unacked or 0) > 0:
-            raise NotYet(f"the orders queue still holds {ready or 0:.0f} ready and "
-                         f"{unacked or 0:.0f} unacknowledged message(s)")
-        return "the orders queue is empty"
-
-    def was_down(self, up_expr: str, what: str) -> str:
-        """Holds when `up_expr` (1 up, 0 down) was 0 at some scrape of the window."""
-        got = self.value(f"min_over_time(({up_expr}){self.window[:-1]}:5s])")
-        if got is None or got > 0:
-            raise NotYet(f"{what} never went down since {self.since_text} ({up_expr} stayed 1)")
-        return f"{what} went down ({up_expr} was 0)"
-
-    def is_up(self, up_expr: str, what: str) -> str:
-        if self.value(up_expr) != 1:
-            raise NotYet(f"{what} is not back yet ({up_expr} is not 1)")
-        return f"{what} is up ({up_expr} is 1)"
-
-    def log_lines(self, service: str, needle: str) -> list[str]:
-        """A component's log lines that contain `needle` (the log files natively, docker logs
-        in compose, kubectl logs on Kubernetes, in the current context's namespace)."""
-        if self.mode == "native":
-            path = self.lab_home / "logs" / f"{service}.log"
-            text = path.read_text(errors="replace") if path.is_file() else ""
-        else:
-            argv = (["kubectl", "logs", f"deploy/{service}"] if self.mode == "kubernetes"
-                    else ["docker", "logs", CONTAINERS.format(service=service)])
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-            text = proc.stdout + proc.stderr
-        return [line for line in text.splitlines() if needle in line]
-
-    @property
-    def since_text(self) -> str:
-        return datetime.fromtimestamp(self.since).strftime("%H:%M:%S")
-
-
 def parser(title: str) -> argparse.ArgumentParser:
     env = read_env()
     p = argparse.ArgumentParser(description=title, epilog="exit status: 0 every step holds, "
@@ -315,9 +71,9 @@ def parser(title: str) -> argparse.ArgumentParser:
     p.add_argument("--jaeger-url", default=default_url(env, "JAEGER_UI_PORT", "16686"))
     p.add_argument("--receiver-url", default=default_url(env, "ALERT_RECEIVER_PORT", "9095"))
     p.add_argument("--mode", choices=("native", "compose", "kubernetes"),
-                   default="native" if (REPO / ".lab" / "run" / "api.pid").exists() else "compose",
                    help="where the logs are: .lab/logs (native), docker logs (compose) or "
-                   "kubectl logs (kubernetes)")
+                   "kubectl logs (kubernetes); default: the lab's run mode (LAB_MODE, else "
+                   "native while ./lab runs a stack, else compose when Docker answers)")
     p.add_argument("--json", action="store_true", help="print the results as JSON only")
     return p
 
@@ -336,7 +92,13 @@ def evaluate(lab: Lab, steps: list[Step]) -> list[StepResult]:
 
 def run(title: str, steps: list[Step], argv: list[str] | None = None) -> int:
     """Evaluate every step (again until --wait runs out) and print the verdict of each."""
-    args = parser(title).parse_args(argv)
+    p = parser(title)
+    args = p.parse_args(argv)
+    if args.mode is None:
+        try:
+            args.mode = run_mode()
+        except SettingsError as exc:
+            p.error(str(exc))
     lab = Lab(args)
     deadline = time.monotonic() + args.wait
     while True:

@@ -32,7 +32,8 @@ def by_check(report: dict) -> dict[tuple[str, str], dict]:
 
 
 def test_the_native_stack_passes_every_check_that_applies(lab):
-    # Nothing listens on this port, so the automatic choice must be native mode.
+    # The automatic choice is the lab's run mode: native, the suite's (and nothing listens on
+    # this port, so no Grafana would say otherwise).
     rc, report, stderr = check_stack(lab, "--grafana-url", f"http://127.0.0.1:{free_port()}")
     failed = [r for r in report["results"] if r["status"] == "fail"]
     assert (rc, failed, stderr) == (0, [], "")

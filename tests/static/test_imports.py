@@ -1,5 +1,5 @@
 """The shape of the code (issue 14): no import circle among the project's own packages, and no
-labctl module too long to find one's way in."""
+module of ./lab or of the learner scripts too long to find one's way in."""
 
 import ast
 from pathlib import Path
@@ -7,9 +7,9 @@ from pathlib import Path
 from labctl.config import ROOT
 
 PACKAGES = ("labctl", "bench", "scripts", "api", "worker", "recordstore")
-MAX_LINES = 300
-# Being split in the parallel labkit refactor of issue 14, which owns that file.
-LONG_UNTIL_SPLIT = {"dashboard.py"}
+# ~300 is the aim; 320 so that one whole thing (dashboard.py, jaeger.py) is not crammed to fit.
+MAX_LINES = 320
+LENGTH_CHECKED = ("labctl", "scripts", "scripts/labkit")
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -101,7 +101,10 @@ def test_no_import_circle_among_the_projects_packages():
     assert cycles(graph) == []
 
 
-def test_no_labctl_module_is_longer_than_it_takes_to_read():
-    long = {p.name: n for p in (ROOT / "labctl").glob("*.py")
+def test_no_module_is_longer_than_it_takes_to_read():
+    checked = [p for folder in LENGTH_CHECKED for p in (ROOT / folder).glob("*.py")]
+    assert {"labctl/cli.py", "scripts/check_stack.py", "scripts/labkit/checks.py"} <= {
+        str(p.relative_to(ROOT)) for p in checked}
+    long = {str(p.relative_to(ROOT)): n for p in checked
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
-    assert set(long) <= LONG_UNTIL_SPLIT, long
+    assert long == {}

@@ -1,7 +1,7 @@
-"""The Grafana part of scripts/check_stack.py (compose only, so the native suite cannot reach
-it), against a stand-in that answers Grafana's HTTP API the way Grafana documents it:
-/api/health, /api/datasources, /api/datasources/uid/<uid>/health, the datasource proxy and
-/api/search."""
+"""The Grafana part of scripts/check_stack.py, scripts/labkit/stack_grafana.py (compose only, so
+the native suite cannot reach it), against a stand-in that answers Grafana's HTTP API the way
+Grafana documents it: /api/health, /api/datasources, /api/datasources/uid/<uid>/health, the
+datasource proxy and /api/search."""
 
 import base64
 import json
@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from scripts import check_stack
+from scripts.labkit.stack_grafana import check_grafana
+from scripts.labkit.stack_report import Report
 
 LOGIN = "Basic " + base64.b64encode(b"admin:admin").decode()
 DATASOURCES = [
@@ -72,8 +73,8 @@ def grafana() -> Iterator[tuple[str, FakeGrafana]]:
 
 
 def grafana_rows(url: str, password: str = "admin") -> dict[str, tuple[str, str]]:
-    report = check_stack.Report(live=False)
-    check_stack.check_grafana(report, url, "admin", password)
+    report = Report(live=False)
+    check_grafana(report, url, "admin", password)
     return {r.check: (r.status, r.detail) for r in report.results}
 
 
@@ -89,7 +90,6 @@ def test_a_healthy_grafana_passes_and_each_datasource_is_checked(grafana):
         "dashboard uid purchase-journey": "ok",
     }
     assert "proxy" in rows["datasource Jaeger (jaeger)"][1]
-    assert check_stack.detect_mode(url) == "compose"
 
 
 def test_a_datasource_grafana_cannot_reach_fails_with_the_reason(grafana):
@@ -111,7 +111,3 @@ def test_a_wrong_login_and_missing_dashboards_are_failures(grafana):
     rows = grafana_rows(url)
     assert rows["0 dashboards provisioned"][0] == "fail"
     assert rows["dashboard uid purchase-journey"] == ("fail", "not provisioned")
-
-
-def test_without_grafana_the_mode_is_native():
-    assert check_stack.detect_mode("http://127.0.0.1:9") == "native"

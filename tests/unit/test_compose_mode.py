@@ -1,13 +1,16 @@
 """./lab's compose mode: which mode runs, and the `docker compose` command each lifecycle
 command of ./lab becomes (the compose file itself is proven in tests/static/test_compose.py)."""
 
+import json
 import os
 
 import pytest
 
 from labctl import compose
 from labctl.cli import build_parser
-from scripts.labkit import settings
+from labctl.proc import free_port
+from scripts import check_stack
+from scripts.labkit import checks, settings
 
 
 @pytest.mark.parametrize("forced", ["compose", "native", " Compose "])
@@ -75,3 +78,21 @@ def test_the_fallback_to_docker_compose_1_29_says_when_it_breaks(monkeypatch, tm
     assert compose.compose_command() == [str(legacy)]
     note = capsys.readouterr().err
     assert "docker-compose 1.29" in note and "Engine 26" in note and "ContainerConfig" in note
+
+
+def test_the_learner_scripts_take_the_same_run_mode(monkeypatch, capsys, tmp_path):
+    """check_stack.py's --mode auto and an exercise check's default --mode are run_mode's."""
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    urls = ["--base-url", nowhere, "--prometheus-url", nowhere, "--jaeger-url", nowhere]
+    monkeypatch.setenv("LAB_HOME", str(tmp_path))
+    for mode in settings.MODES:
+        monkeypatch.setenv("LAB_MODE", mode)
+        assert check_stack.main(["--json", "--timeout", "1", "--grafana-url", nowhere, *urls]) == 1
+        assert json.loads(capsys.readouterr().out)["mode"] == mode
+        checks.run("t", [checks.Step("mode", lambda lab: lab.mode, "-")], ["--json", *urls])
+        assert json.loads(capsys.readouterr().out)["steps"][0]["detail"] == mode
+    monkeypatch.setenv("LAB_MODE", "kubernetes")  # not a run mode; --mode kubernetes still is
+    with pytest.raises(SystemExit) as exit_:
+        check_stack.main(["--json", *urls])
+    assert exit_.value.code == 2
+    assert "LAB_MODE must be compose or native" in capsys.readouterr().err
