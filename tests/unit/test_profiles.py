@@ -1,5 +1,6 @@
 """The profiles `./lab profile` records: what the parser reads from a speedscope file (the
-format py-spy writes), what the command prints, and that compose mode is refused with why."""
+format py-spy writes), what the command prints, that compose mode is refused with why, and
+the cpu_burn_ms fault that gives a profile something to find."""
 
 import json
 import os
@@ -9,6 +10,8 @@ import pytest
 
 from labctl import cli
 from labctl.profile import COMPOSE_NOTE, summary
+from recordstore import chaos
+from recordstore.checkout import score_fraud_risk
 from scripts.labkit import profiles
 
 FRAMES = [{"name": "<module>", "file": "api/main.py", "line": 1},
@@ -71,3 +74,16 @@ def test_compose_mode_is_refused_saying_why(monkeypatch, capsys):
     assert cli.main(["profile", "api", "--seconds", "1"]) == 1
     err = capsys.readouterr().err
     assert COMPOSE_NOTE in err and "SYS_PTRACE" in err and "docker compose exec" in err
+
+
+def test_the_cpu_burn_fault_takes_0_to_2000_ms():
+    assert chaos.validate({"cpu_burn_ms": 300}) == {"cpu_burn_ms": 300.0}
+    with pytest.raises(chaos.ChaosError, match="between 0 and 2000"):
+        chaos.validate({"cpu_burn_ms": 2001})
+
+
+def test_the_fraud_score_burns_cpu_not_time_asleep():
+    cpu = time.thread_time()
+    score = score_fraud_risk("Shopper@Example.com", 0.2)
+    assert time.thread_time() - cpu >= 0.05  # on the CPU (a sleep spends ~0), on a busy machine too
+    assert 0 <= score < 100 and 0 <= score_fraud_risk("shopper@example.com", 0.0) < 100
