@@ -145,6 +145,9 @@ def test_10_cpu_hotspot_from_the_exemplar_to_the_trace_to_the_profile(lab, chaos
         report = until_steps_hold(lab, "10", since, {1, 2, 3}, 120)
         assert "no profile recorded" in failing(report)[4], report
         recorded = lab_run(lab, "profile", "api", "--seconds", "5", timeout_s=120)
+        worker = lab_run(lab, "profile", "worker", "--seconds", "2", timeout_s=120)
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    assert "/profiles/worker-" in worker.stdout, worker.stdout  # Celery's process too
     assert recorded.returncode == 0, recorded.stdout + recorded.stderr
     path = Path(recorded.stdout.strip().splitlines()[-1].rsplit(": ", 1)[1])
     assert path.parent == lab.home / "profiles" and path.is_file(), recorded.stdout
