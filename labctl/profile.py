@@ -21,7 +21,8 @@ COMPOSE_NOTE = (
     "dependencies without the dev group) and its containers lack the SYS_PTRACE capability "
     "py-spy needs to attach. Run the lab natively to profile it (`./lab down` the compose one, "
     "then LAB_MODE=native ./lab up), or add `cap_add: [SYS_PTRACE]` to the service and py-spy to "
-    "the image, then: docker compose exec api py-spy record --pid 1 --subprocesses "
+    "the image, then (the app runs as an unprivileged user, py-spy must be root there): "
+    "docker compose exec --user root api py-spy record --pid 1 --subprocesses "
     "--duration 10 --format speedscope -o /tmp/api.speedscope.json")
 
 
