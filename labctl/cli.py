@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from bench import cli as bench_cli
-from labctl import alerts, bootstrap, chaos, compose, dashboard, k8s, stack, suite, traffic
+from labctl import alerts, bootstrap, chaos, compose, dashboard, k8s, profile, stack, suite, traffic
 from labctl.components import BY_NAME
 from labctl.config import ROOT, load
 from labctl.proc import LabError
@@ -112,6 +112,17 @@ def cmd_traffic(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    cfg = load()
+    if run_mode(home=cfg.home) == "compose":
+        raise LabError(profile.COMPOSE_NOTE)
+    say(f"recording {args.target} for {args.seconds}s with py-spy")
+    path = profile.record(cfg, args.target, args.seconds)
+    print(profile.summary(path))
+    print(f"flame graph (speedscope JSON, open it at https://www.speedscope.app): {path}")
+    return 0
+
+
 def exercise_check(name: str) -> Path:
     """exercises/<NN>-*/check.py for a number (2, 02) or a folder name."""
     folders = sorted(p for p in (ROOT / "exercises").glob("[0-9][0-9]-*") if p.is_dir())
@@ -174,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = command("traffic", cmd_traffic, "background shoppers, so dashboards have live data")
     p.add_argument("action", choices=["start", "stop", "status"])
+    p = command("profile", cmd_profile, "a CPU profile of the running API or worker (py-spy)")
+    p.add_argument("target", choices=profile.TARGETS)
+    p.add_argument("--seconds", type=int, default=10, metavar="N",
+                   help="how long to sample (default 10)")
     p = command("check", cmd_check, "an exercise's check: has the lab reached its state?")
     p.add_argument("exercise", help="its number (02) or folder name (02-database-failure)")
     p.add_argument("check_args", nargs=argparse.REMAINDER,

@@ -5,7 +5,8 @@ Docker engine answers and natively otherwise; LAB_MODE=compose or LAB_MODE=nativ
 and a native stack already running from the lab's home keeps the commands native. Service
 names are the same in both modes, so `./lab stop db` means the same everywhere. The other
 commands (alerts, chaos, dashboard, traffic) talk HTTP to the lab's published ports, which
-compose keeps, so they work unchanged in both modes; `./lab test` is always native.
+compose keeps, so they work unchanged in both modes; `./lab test` is always native, and
+`./lab profile` refuses compose mode (profile.py's COMPOSE_NOTE says why).
 """
 
 import argparse

@@ -36,6 +36,7 @@ FAULTS = {
                                 "email_failure_rate"),
     "slow_query_ms": Fault("extra time the catalog query spends in PostgreSQL", 0, 30_000),
     "db_pool_exhaustion": Fault("1: the API's database connections are all held busy", 0, 1),
+    "cpu_burn_ms": Fault("CPU each checkout spends scoring fraud risk, in one function", 0, 2000),
 }
 CACHE_S = 1.0
 
@@ -124,6 +125,10 @@ def effective(settings: Settings) -> Settings:
 
 def slow_query_seconds() -> float:
     return current().get("slow_query_ms", 0.0) / 1000
+
+
+def cpu_burn_seconds() -> float:
+    return current().get("cpu_burn_ms", 0.0) / 1000
 
 
 class PoolHog:

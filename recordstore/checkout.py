@@ -1,5 +1,7 @@
 """Checkout: verify the product, record the order. Stock is taken later, by the worker."""
 
+import hashlib
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import Row, select, text
@@ -54,6 +56,19 @@ def verify_product(session: Session, product_id: int, quantity: int) -> Row:
         if product.stock < quantity:
             raise InsufficientStock(product, quantity)
         return product
+
+
+def score_fraud_risk(customer_email: str, burn_s: float) -> int:
+    """The order's fraud score (0-99). Cheap, unless the cpu_burn_ms fault gives it `burn_s`
+    of CPU to spend: a pure-Python loop with no span of its own, so the trace shows a long
+    checkout_order span that no child explains, and only a profile names this function."""
+    digest = hashlib.sha256(customer_email.lower().encode()).digest()
+    score = digest[0]
+    deadline = time.perf_counter() + burn_s
+    while time.perf_counter() < deadline:
+        for byte in digest:
+            score = (score * 31 + byte) % 1_000_003
+    return score % 100
 
 
 # Written as SQL: each is one round trip, and SQLAlchemy caches neither a data-modifying CTE

@@ -1,12 +1,13 @@
 """Running an exercise's check and its steps against a stack, as the exercise README says:
 shared by the native exercise tests and the compose run (the same steps, other commands)."""
 
+import itertools
 import json
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import httpx
@@ -72,14 +73,17 @@ def journey(lab: LabConfig, *args: str) -> subprocess.CompletedProcess:
 
 
 @contextmanager
-def shopping(lab: LabConfig, every_s: float = 0.5) -> Iterator[None]:
-    """A shopper checking out one record after another in the background."""
+def shopping(lab: LabConfig, every_s: float = 0.5,
+             product_ids: Sequence[int] = (1,)) -> Iterator[None]:
+    """A shopper checking out one record after another in the background (of `product_ids`
+    in turn: a long run spreads its orders, so no record runs out for the tests after it)."""
     stop = threading.Event()
 
     def loop() -> None:
+        products = itertools.cycle(product_ids)
         with httpx.Client(base_url=lab.url("GATEWAY_PORT"), timeout=30) as client:
             while not stop.wait(every_s):
-                client.post("/checkout", json={"product_id": 1})
+                client.post("/checkout", json={"product_id": next(products)})
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()

@@ -3,8 +3,14 @@ from fastapi import APIRouter
 from kombu.exceptions import OperationalError as BrokerError
 
 from api.schemas import CheckoutAccepted, CheckoutIn, ErrorOut
-from recordstore import correlation
-from recordstore.checkout import CheckoutRequest, InsufficientStock, ProductNotFound, place_order
+from recordstore import chaos, correlation
+from recordstore.checkout import (
+    CheckoutRequest,
+    InsufficientStock,
+    ProductNotFound,
+    place_order,
+    score_fraud_risk,
+)
 from recordstore.db import is_outage, session_scope
 from recordstore.metrics import CHECKOUTS, ORDER_PUBLISH_FAILURES, ORDERS_CREATED
 from recordstore.outbox import enqueued_marks, publish_order
@@ -32,6 +38,9 @@ def checkout(body: CheckoutIn) -> CheckoutAccepted:
     with tracer.start_as_current_span("checkout_order") as span:
         span.set_attributes({"product_id": body.product_id, "quantity": body.quantity,
                              "payment.method": body.payment_method})
+        # Before the transaction opens: the burn holds no database connection.
+        span.set_attribute("fraud.score",
+                           score_fraud_risk(str(body.customer_email), chaos.cpu_burn_seconds()))
         try:
             with session_scope() as session:
                 order = place_order(

@@ -17,4 +17,5 @@ library. Modules:
 - `output`: the journey script's exit statuses, lines and JSON file.
 - `links`: where to look next: Jaeger, Grafana and log-command addresses for both run modes.
 - `checks`: the exercises' checks; `settings`: the ports of the repository's .env.
+- `profiles`: the CPU profiles `./lab profile` records (speedscope JSON): which functions ran.
 """

@@ -3,11 +3,13 @@ has run them, on the native stack, with the commands the exercise's README gives
 
 import time
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 import pytest
 
 from labctl.config import LabConfig
+from scripts.labkit import profiles
 from tests.exercise_steps import (
     assert_passes,
     before,
@@ -17,7 +19,7 @@ from tests.exercise_steps import (
     shopping,
     until_steps_hold,
 )
-from tests.helpers import get_json, lab_command, wait_for
+from tests.helpers import get_json, lab_command, lab_run, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
 
@@ -132,3 +134,26 @@ def test_06_failing_payments_retries_dead_letters_and_the_error_budget(lab, chao
 
 def test_07_broker_outage_loses_no_order(lab):
     accepted_while_down(lab, "07", "rabbitmq", 3)
+
+
+@pytest.mark.timeout(360)
+def test_10_cpu_hotspot_from_the_exemplar_to_the_trace_to_the_profile(lab, chaos):
+    since, [report] = before(lab, "10")
+    assert "/checkout" in failing(report)[1]
+    chaos("cpu_burn_ms=300")
+    with shopping(lab, every_s=0.2, product_ids=range(2, 40)):
+        report = until_steps_hold(lab, "10", since, {1, 2, 3}, 120)
+        assert "no profile recorded" in failing(report)[4], report
+        recorded = lab_run(lab, "profile", "api", "--seconds", "5", timeout_s=120)
+        worker = lab_run(lab, "profile", "worker", "--seconds", "2", timeout_s=120)
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    assert "/profiles/worker-" in worker.stdout, worker.stdout  # Celery's process too
+    assert recorded.returncode == 0, recorded.stdout + recorded.stderr
+    path = Path(recorded.stdout.strip().splitlines()[-1].rsplit(": ", 1)[1])
+    assert path.parent == lab.home / "profiles" and path.is_file(), recorded.stdout
+    assert profiles.functions(path)["score_fraud_risk"] > 0, recorded.stdout
+    assert "score_fraud_risk (" in recorded.stdout, recorded.stdout  # among the top self time
+    rc, report = check(lab, "10", since)
+    assert set(failing(report)) == {5}, report  # only: the fault is still on
+    lab_command(lab, "chaos", "reset")
+    assert_passes(lab, "10", since, wait_s=30)

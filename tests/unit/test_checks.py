@@ -122,3 +122,14 @@ def test_a_failed_test_purchase_says_why_it_failed(declining_shop):
     with pytest.raises(NotYet) as failed:
         lab_at_nothing(declining_shop).purchase(timeout_s=5)
     assert str(failed.value) == "test order 7 failed: payment_declined: card declined"
+
+
+def test_a_latency_peak_of_nan_is_no_peak(monkeypatch):
+    """histogram_quantile of a series with no request in the window is NaN (0/0), which no
+    comparison refuses: it must not pass for a spike."""
+    lab = lab_at_nothing()
+    monkeypatch.setattr(lab, "peak", lambda expr: float("nan"))
+    with pytest.raises(NotYet, match="peaked at 0 ms"):
+        lab.latency_peak("/checkout", 250)
+    monkeypatch.setattr(lab, "peak", lambda expr: 0.3)
+    assert "300 ms" in lab.latency_peak("/checkout", 250)

@@ -25,7 +25,7 @@ def code_of(text: str) -> list[str]:
 
 
 CODE = [snippet for doc in DOCS for snippet in code_of(doc.read_text())]
-RUNTIME_PATHS = {".lab/", ".lab-test/", ".lab/logs",  # created by ./lab
+RUNTIME_PATHS = {".lab/", ".lab-test/", ".lab/logs", ".lab/profiles/",  # created by ./lab
                  ".lab-bench/", "artifacts/benchmark.json"}  # created by ./lab bench
 
 
