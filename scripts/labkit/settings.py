@@ -69,7 +69,7 @@ def engine_answers(timeout_s: float = 10.0) -> bool:
     return r.returncode == 0
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -82,16 +82,16 @@ def _pid_alive(pid: int) -> bool:
         return False
 
 
+def read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def native_running(home: Path) -> bool:
     """Whether a program of a native stack under `home` is alive (by its pid file)."""
-    for pidfile in (home / "run").glob("*.pid"):
-        try:
-            pid = int(pidfile.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue
-        if _pid_alive(pid):
-            return True
-    return False
+    return any((pid := read_pid(f)) and pid_alive(pid) for f in (home / "run").glob("*.pid"))
 
 
 def lab_home(environ: dict[str, str] | None = None) -> Path:
