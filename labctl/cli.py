@@ -14,7 +14,19 @@ import sys
 from pathlib import Path
 
 from bench import cli as bench_cli
-from labctl import alerts, bootstrap, chaos, compose, dashboard, k8s, profile, stack, suite, traffic
+from labctl import (
+    alerts,
+    bootstrap,
+    chaos,
+    compose,
+    dashboard,
+    gameday,
+    k8s,
+    profile,
+    stack,
+    suite,
+    traffic,
+)
 from labctl.components import BY_NAME
 from labctl.config import ROOT, load
 from labctl.proc import LabError
@@ -203,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                 "what telemetry costs (on a stack of its own)")
     bench_cli.configure_parser(p)
     k8s.configure_parser(sub).set_defaults(func=k8s.run, lifecycle=False)
+    gameday.configure_parser(sub).set_defaults(func=gameday.run, lifecycle=False)
     p = command("test", cmd_test, "install what is missing and run the whole test suite")
     p.add_argument("--keep", action="store_true", help="leave the test stack running")
     p.add_argument("--no-lint", dest="lint", action="store_false", help="skip ruff (while editing)")

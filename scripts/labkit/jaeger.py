@@ -63,6 +63,11 @@ class Span:
         return self.start_us + self.duration_us
 
     @property
+    def self_us(self) -> int:
+        """Its own time: what none of its child spans covers."""
+        return max(0, self.duration_us - sum(child.duration_us for child in self.children))
+
+    @property
     def kind(self) -> str:
         """OpenTelemetry's span kind (server, client, producer, consumer, internal) or ""."""
         return str(self.tags.get("span.kind", ""))

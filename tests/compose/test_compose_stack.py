@@ -16,10 +16,12 @@ import yaml
 from labctl.compose_phase import services_to_start
 from labctl.compose_stack import COMPOSE_FILE, ComposeStack
 from labctl.config import ROOT, LabConfig
+from labctl.gameday import lab_for
 from labctl.proc import LabError
+from scripts.labkit import gameday
 from scripts.labkit.jaeger import JaegerQuery
 from tests.exercise_steps import assert_passes, before, failing, journey, until_steps_hold
-from tests.helpers import lab_command, wait_for, wait_for_order
+from tests.helpers import lab_command, lab_run, wait_for, wait_for_order
 
 pytestmark = pytest.mark.compose
 # What the stand-ins cannot have (tests/compose/standins/): reported, never silently skipped.
@@ -97,6 +99,23 @@ def test_exercise_02_database_failure_in_compose(lab):
         lab_command(lab, "start", "db")
     assert_passes(lab, "02", since, wait_s=150)
     assert api_start_time(lab) == api_started, "the API was restarted"
+
+
+def test_a_game_day_in_compose_stops_the_container_and_ends_healthy(lab, stack):
+    """`./lab gameday` in compose: the worker's game is a `docker compose stop worker`, seen
+    in Prometheus; the answer starts it again and the lab is healthy."""
+    cause = gameday.BY_CAUSE["worker-down"]
+    started = lab_run(lab, "gameday", "start", "--seed", str(gameday.seed_for(cause.name)))
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        assert stack.container("worker")["State"]["Running"] is False
+        probe = lab_for(lab, since=time.time() - 60)
+        wait_for(lambda: cause.shows(probe), 60, "Prometheus to see the worker down")
+    finally:
+        answered = lab_run(lab, "gameday", "answer", cause.name)
+    assert answered.returncode == 0 and "Right:" in answered.stdout, answered.stdout
+    assert stack.container("worker")["State"]["Running"] is True
+    assert gameday.load(lab.home)["played"][-1]["right"] is True
 
 
 def api_start_time(lab: LabConfig) -> str:

@@ -1,0 +1,202 @@
+"""The causes a game day can pick (gameday.py): how each is switched on (a component stopped,
+or chaos faults), how the lab's own signals show it (`detect`, with the questions of
+probes.py), and the signals that show it soonest, for the verdict. Standard library only."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from . import http
+from .probes import Lab, NotYet
+from .shop import FINAL_STATUSES, Step
+
+
+@dataclass(frozen=True)
+class Cause:
+    name: str  # what the learner answers
+    title: str
+    detect: Callable[[Lab], str]  # what the lab's signals show of it; NotYet until they do
+    fastest: tuple[str, ...]  # the signals that show it soonest, soonest first
+    stop: str = ""  # the component a game stops, or
+    faults: dict[str, float] = field(default_factory=dict)  # the chaos faults it switches on
+
+    def shows(self, lab: "Lab") -> str | None:
+        """What the lab's signals show of this cause now; None while they show nothing."""
+        try:
+            return self.detect(lab)
+        except (NotYet, http.Unreachable):
+            return None
+
+
+# --- what a test purchase meets ------------------------------------------------------------
+@dataclass
+class Outcome:
+    checkout: Step
+    order: dict[str, Any]  # the order as last read ({} when the checkout was refused)
+    waited_s: float
+
+    @property
+    def status(self) -> str:
+        return str(self.order.get("status") or "")
+
+    def step_s(self, start: str, end: str) -> float | None:
+        stamps = self.order.get("timestamps") or {}
+        if not (stamps.get(start) and stamps.get(end)):
+            return None
+        return (datetime.fromisoformat(stamps[end]) -
+                datetime.fromisoformat(stamps[start])).total_seconds()
+
+
+def buy(lab: Lab, wait_s: float = 8.0, until: tuple[str, ...] = FINAL_STATUSES) -> Outcome:
+    """One purchase through the gateway, followed for up to `wait_s` until its status is one
+    of `until`."""
+    shop = lab.shop("gameday")
+    checkout = shop.checkout(1)
+    started = time.monotonic()
+    order: dict[str, Any] = {}
+    if checkout.ok:
+        deadline = started + wait_s
+        while True:
+            step = shop.order(checkout.body["order_id"])
+            order = step.body if step.ok and isinstance(step.body, dict) else order
+            if order.get("status") in until or time.monotonic() >= deadline:
+                break
+            time.sleep(0.25)
+    return Outcome(checkout, order, time.monotonic() - started)
+
+
+def health(lab: Lab) -> tuple[int, list[str]]:
+    resp = http.get(f"{lab.base}/health", timeout_s=10)
+    return resp.status, list((resp.json() or {}).get("down") or [])
+
+
+# --- detection: each cause as the lab's signals show it -------------------------------------
+def pg_up(lab: Lab) -> float | None:
+    return lab.value('pg_up{job="postgres"}')
+
+
+def _db_down(lab: Lab) -> str:
+    status, down = health(lab)
+    if "database" not in down or pg_up(lab) != 0:
+        raise NotYet(f"/health answers {status} (down: {down or 'nothing'}), "
+                     f"pg_up is {pg_up(lab)}")
+    return "/health names the database and PostgreSQL's exporter says pg_up 0"
+
+
+def _broker_down(lab: Lab) -> str:
+    status, down = health(lab)
+    if "broker" not in down:
+        raise NotYet(f"/health answers {status} (down: {down or 'nothing'})")
+    return f"/health answers {status} naming the broker"
+
+
+def _worker_down(lab: Lab) -> str:
+    if lab.value('up{job="worker"}') != 0:
+        raise NotYet('Prometheus still scrapes the worker (up{job="worker"} is not 0)')
+    return 'Prometheus cannot scrape the worker: up{job="worker"} is 0'
+
+
+def _slow_queries(lab: Lab) -> str:
+    step = lab.shop("gameday").browse()
+    if not step.ok or step.latency_ms < 300:
+        raise NotYet(f"a catalog page answered {step.status} in {step.latency_ms:.0f} ms")
+    return f"a catalog page took {step.latency_ms:.0f} ms"
+
+
+def _payment_failures(lab: Lab) -> str:
+    got = buy(lab)
+    if got.order.get("failure_code") != "payment_declined":
+        raise NotYet(f"a test order is {got.status or got.checkout.error}, not declined")
+    return f"a test order failed: {got.order.get('failure_reason')}"
+
+
+def _payment_latency(lab: Lab) -> str:
+    got = buy(lab, wait_s=15)
+    paying = got.step_s("processing", "paid")
+    if paying is None or paying < 2:
+        raise NotYet(f"a test order is {got.status or got.checkout.error}; payment took "
+                     f"{paying if paying is not None else '?'} s")
+    return f"a test order spent {paying:.1f} s between processing and paid"
+
+
+def _email_failures(lab: Lab) -> str:
+    got = buy(lab, wait_s=10, until=("paid", *FINAL_STATUSES))
+    if got.status != "paid":
+        raise NotYet(f"a test order is {got.status or got.checkout.error}, not paid")
+    cid = got.checkout.correlation_id
+    deadline = time.monotonic() + 10
+    while not any("task_retry_scheduled" in line for line in lab.log_lines("worker", cid)):
+        if time.monotonic() >= deadline:
+            raise NotYet(f"no task_retry_scheduled in the worker's log for {cid}")
+        time.sleep(0.5)
+    return f"order {got.order.get('id')} stays paid; the worker's log retries its e-mail"
+
+
+def _pool_exhaustion(lab: Lab) -> str:
+    step = lab.shop("gameday").checkout(1)
+    if step.status != 503 or step.latency_ms < 1500 or pg_up(lab) != 1:
+        raise NotYet(f"a checkout answered {step.status} in {step.latency_ms:.0f} ms, "
+                     f"pg_up is {pg_up(lab)}")
+    return (f"a checkout waited {step.latency_ms:.0f} ms for a 503 while pg_up is 1: "
+            "the database is up, its connections are not free")
+
+
+def _cpu_hotspot(lab: Lab) -> str:
+    step = lab.shop("gameday").checkout(1)
+    if step.status != 202 or step.latency_ms < 300:
+        raise NotYet(f"a checkout answered {step.status} in {step.latency_ms:.0f} ms")
+    return f"a checkout was accepted, in {step.latency_ms:.0f} ms"
+
+
+CAUSES = (
+    Cause("db-down", "PostgreSQL is stopped", _db_down, (
+        "/health: 503, down: database, at once; a checkout answers 503 database_unavailable "
+        "in milliseconds, its checkout_order span in error",
+        "pg_up{job=\"postgres\"} 0 at the next scrape; DatabaseDown fires 10 s later"),
+        stop="db"),
+    Cause("broker-down", "RabbitMQ is stopped", _broker_down, (
+        "/health: 503, down: broker, at once, while checkouts still answer 202 (the outbox "
+        "keeps them) and their orders stay pending",
+        "up{job=\"rabbitmq\"} 0 at the next scrape; BrokerDown fires 10 s later"),
+        stop="rabbitmq"),
+    Cause("worker-down", "the Celery worker is stopped", _worker_down, (
+        "up{job=\"worker\"} 0 at the next scrape (Prometheus' targets page); WorkerDown "
+        "fires 15 s later",
+        "orders stay pending; rabbitmq_queue_messages_ready{queue=\"orders\"} grows "
+        "(QueueBacklogGrowing after a minute)"),
+        stop="worker"),
+    Cause("slow-queries", "the catalog query is slow in PostgreSQL", _slow_queries, (
+        "a catalog page takes seconds while checkouts stay fast",
+        "the catalog request's trace: one SQL span holds the time; "
+        "http_request_duration_seconds of GET /products"),
+        faults={"slow_query_ms": 800}),
+    Cause("payment-failures", "the payment gateway declines every payment", _payment_failures, (
+        "an order fails with failure_code payment_declined (GET /orders/ID)",
+        "the worker's process_order spans in error; "
+        "recordstore_orders_completed_total{status=\"failed\",reason=\"payment_declined\"}; "
+        "HighOrderFailureRate after a minute"),
+        faults={"payment_failure_rate": 1}),
+    Cause("payment-latency", "the payment gateway answers slowly", _payment_latency, (
+        "an order's timestamps: seconds between processing and paid",
+        "the worker's trace: authorize_payment holds the time; "
+        "recordstore_order_processing_seconds rises (OrderProcessingSlow after 2 minutes)"),
+        faults={"payment_latency_ms": 3000}),
+    Cause("email-failures", "the mail server refuses every e-mail", _email_failures, (
+        "orders stop at paid; the worker's log: task_retry_scheduled, then task_dead_lettered",
+        "recordstore_celery_tasks_total{task=\"send_order_confirmation\",state=\"retried\"}; "
+        "the dead_letter queue; HighJobFailureRate after a minute"),
+        faults={"email_failure_rate": 1}),
+    Cause("pool-exhaustion", "the API's database connections are all held", _pool_exhaustion, (
+        "checkouts answer 503 after a 2 s wait while pg_up is 1 (the database is up); "
+        "the API's log: database_pool_exhausted",
+        "HighCheckoutErrorRate after 30 s, CheckoutErrorBudgetBurnFast after a minute"),
+        faults={"db_pool_exhaustion": 1}),
+    Cause("cpu-hotspot", "checkout burns CPU in one function", _cpu_hotspot, (
+        "every checkout is accepted, slowly; its trace: checkout_order is long and no child "
+        "span explains it",
+        "./lab profile api names score_fraud_risk; SlowCheckout after a minute"),
+        faults={"cpu_burn_ms": 500}),
+)
+BY_CAUSE = {c.name: c for c in CAUSES}
