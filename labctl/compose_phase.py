@@ -6,6 +6,7 @@ tests/compose/ against it, then `down --volumes` and proof that nothing is left 
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -60,35 +61,79 @@ def prepare(engine: Engine, home: Path) -> tuple[ComposeStack, list[str]]:
     return stack, services
 
 
+class Phase:
+    """The phase in two halves: `bring_up` (the engine, the images, `up` until healthy: minutes
+    of building that need no test) and `run` (the tests, then down and the leftovers check).
+    `./lab test` starts the first half in the background while the native stack's disruptive
+    tests run, which mostly wait on alerts and timeouts."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.started = time.monotonic()
+        self.engine: Engine | None = None
+        self.stack: ComposeStack | None = None
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+
+    def bring_up(self) -> None:
+        self.started = time.monotonic()
+        try:
+            if os.geteuid() != 0:
+                raise LabError("needs root, to run a private Docker engine (dockerd); run "
+                               "./lab test as root")
+            bootstrap.ensure_packages(COMPOSE_APT_PACKAGES)
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home.mkdir(parents=True)
+            self.engine = Engine(self.home / "docker" / "data")
+            self.engine.start()
+            self.stack, services = prepare(self.engine, self.home)
+            say(f"up -d {' '.join(services)}")
+            took = self.stack.up(services)
+            say(f"{len(services)} services healthy {took:.0f}s after up; not started: "
+                + "; ".join(f"{n} ({why})" for n, why in standins.WITHOUT_STANDIN.items()))
+        except Exception as exc:  # noqa: BLE001 - in a thread: reported by run(), never lost
+            self.error = str(exc) if isinstance(exc, LabError) else f"{type(exc).__name__}: {exc}"
+
+    def bring_up_in_background(self) -> None:
+        say("building and starting in the background, while the native tests run")
+        self._thread = threading.Thread(target=self.bring_up, name="compose-phase", daemon=True)
+        self._thread.start()
+
+    def run(self, pytest_args: list[str]) -> int:
+        """The tests against the stack (brought up now unless it was in the background), then
+        down and the leftovers check, whatever happened."""
+        if self._thread is None:
+            self.bring_up()
+        else:
+            self._thread.join()
+        rc = 1
+        try:
+            if self.error is not None:
+                say(f"error: {self.error}")
+            else:
+                argv = [str(ROOT / ".venv" / "bin" / "pytest"), "-p", "no:xdist", str(TESTS),
+                        *pytest_args]
+                rc = subprocess.run(argv, cwd=ROOT, env=self.stack.exported()).returncode
+        finally:
+            rc = self.tear_down() or rc
+            minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
+            say(f"phase {'passed' if rc == 0 else 'FAILED'} in {minutes} min {seconds} s")
+        return rc
+
+    def abandon(self) -> None:
+        """The native phases failed: no tests, but nothing of a background bring-up left."""
+        if self._thread is not None:
+            self._thread.join()
+            self.tear_down()
+
+    def tear_down(self) -> int:
+        rc = _tear_down(self.engine, self.stack) if self.engine is not None else 0
+        shutil.rmtree(self.home, ignore_errors=True)
+        return rc
+
+
 def run_phase(home: Path, pytest_args: list[str]) -> int:
-    started = time.monotonic()
-    if os.geteuid() != 0:
-        say("needs root, to run a private Docker engine (dockerd); run ./lab test as root")
-        return 1
-    bootstrap.ensure_packages(COMPOSE_APT_PACKAGES)
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
-    engine = Engine(home / "docker" / "data")
-    stack: ComposeStack | None = None
-    rc = 1
-    try:
-        engine.start()
-        stack, services = prepare(engine, home)
-        say(f"up -d {' '.join(services)}")
-        took = stack.up(services)
-        say(f"{len(services)} services healthy {took:.0f}s after up; not started: "
-            + "; ".join(f"{n} ({why})" for n, why in standins.WITHOUT_STANDIN.items()))
-        argv = [str(ROOT / ".venv" / "bin" / "pytest"), "-p", "no:xdist", str(TESTS),
-                *pytest_args]
-        rc = subprocess.run(argv, cwd=ROOT, env=stack.exported()).returncode
-    except LabError as exc:
-        say(f"error: {exc}")
-    finally:
-        rc = _tear_down(engine, stack) or rc
-        shutil.rmtree(home, ignore_errors=True)
-        minutes, seconds = divmod(int(time.monotonic() - started), 60)
-        say(f"phase {'passed' if rc == 0 else 'FAILED'} in {minutes} min {seconds} s")
-    return rc
+    return Phase(home).run(pytest_args)
 
 
 def _tear_down(engine: Engine, stack: ComposeStack | None) -> int:

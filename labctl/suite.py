@@ -3,6 +3,7 @@ the compose phase (compose_phase.py)."""
 
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from labctl import bootstrap, compose_phase
@@ -19,17 +20,23 @@ def run_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool,
         say("ruff check")
         if subprocess.run([str(venv / "ruff"), "check", "."], cwd=ROOT).returncode != 0:
             return 1
-    if "native" in phases:
-        rc = run_native_tests(cfg_env, pytest_args, keep)
-        if rc != 0:
-            return rc
+    compose = None
     if "compose" in phases:
         home = Path(cfg_env.get("LAB_COMPOSE_TEST_HOME") or ROOT / ".lab-test-compose").resolve()
-        return compose_phase.run_phase(home, pytest_args)
-    return 0
+        compose = compose_phase.Phase(home)
+    if "native" in phases:
+        # The compose stack builds and comes up while the disruptive tests wait on alerts.
+        early = compose.bring_up_in_background if compose is not None else None
+        rc = run_native_tests(cfg_env, pytest_args, keep, before_disruptive=early)
+        if rc != 0:
+            if compose is not None:
+                compose.abandon()
+            return rc
+    return compose.run(pytest_args) if compose is not None else 0
 
 
-def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool) -> int:
+def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool,
+                     before_disruptive: Callable[[], None] | None = None) -> int:
     venv = ROOT / ".venv" / "bin"
     # LAB_TEST_HOME lets two suites run side by side (e.g. .lab-test-mine, ignored by git).
     home = Path(cfg_env.get("LAB_TEST_HOME") or ROOT / ".lab-test").resolve()
@@ -45,7 +52,9 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
         # Parallel first; then the tests that stop components, one at a time, on the same stack.
         phases = [["-n", n, "--dist", "loadgroup", "-m", "not disruptive and not compose"],
                   ["-p", "no:xdist", "-m", "disruptive and not compose"]]
-        for phase in phases:
+        for number, phase in enumerate(phases):
+            if number == 1 and before_disruptive is not None:
+                before_disruptive()
             argv = [str(venv / "pytest"), *phase, *pytest_args]
             say(" ".join(argv[1:]))
             rc = subprocess.run(argv, cwd=ROOT, env=cfg.env).returncode

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labctl import engine, standins
+from labctl import compose_phase, engine, standins
 from labctl.compose_phase import services_to_start
 from labctl.compose_stack import COMPOSE_FILE, ComposeStack, override, project_builds
 from labctl.config import ROOT
@@ -124,3 +124,17 @@ def test_only_rules_added_after_the_start_count_as_left_behind(monkeypatch, tmp_
         assert e.leftovers() == ["iptables -A FORWARD -j DOCKER-USER"]
     finally:
         Path(e.exec_root).rmdir()
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["in-turn", "in-background"])
+def test_a_failed_bring_up_fails_the_phase_saying_why(tmp_path, monkeypatch, capsys, background):
+    """Brought up in turn or in the background while the native tests run, a failure of the
+    first half is reported by run(), which fails and leaves nothing behind."""
+    monkeypatch.setattr(compose_phase.os, "geteuid", lambda: 1000)
+    phase = compose_phase.Phase(tmp_path / "compose-home")
+    if background:
+        phase.bring_up_in_background()
+    assert phase.run([]) == 1
+    out = capsys.readouterr().out
+    assert "error: needs root" in out and "phase FAILED" in out
+    assert not (tmp_path / "compose-home").exists()
