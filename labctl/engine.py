@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from labctl.proc import LabError, pid_alive, wait_until
+from labctl.proc import MARKER, LabError, pid_alive, wait_until
 
 START_TIMEOUT_S = 60
 
@@ -52,8 +52,11 @@ class Engine:
 
     @property
     def env(self) -> dict[str, str]:
-        """What the docker CLI and docker-compose need to reach this engine, and only it."""
-        return {**os.environ, "DOCKER_HOST": f"unix://{self.socket}",
+        """What the docker CLI and docker-compose need to reach this engine, and only it;
+        without a native stack's MARKER, so that its `down` never takes the engine (which the
+        suite brings up while the native tests run) for one of its own."""
+        host = {k: v for k, v in os.environ.items() if k != MARKER}
+        return {**host, "DOCKER_HOST": f"unix://{self.socket}",
                 "DOCKER_CONFIG": str(self.exec_root / "client")}
 
     def docker(self, *args: str, timeout_s: float = 120, check: bool = True,
@@ -72,7 +75,7 @@ class Engine:
                 "--pidfile", str(self.exec_root / "dockerd.pid"), "--storage-driver", "overlay2",
                 "--bridge", "none", "--iptables=false", "--ip-masq=false"]
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=self.env,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         started = time.monotonic()
         answers = wait_until(lambda: self.proc.poll() is None and self.docker(

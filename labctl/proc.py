@@ -13,6 +13,9 @@ from pathlib import Path
 
 from scripts.labkit.settings import pid_alive, read_pid  # noqa: F401 - labctl's names
 
+# In the environment of every process a native stack starts: `./lab down` finds them by it.
+MARKER = "LAB_COMPONENT_OF"
+
 
 class LabError(Exception):
     """A failure a learner can act on: it names the component and its log."""

@@ -16,9 +16,8 @@ from pathlib import Path
 from labctl import traffic
 from labctl.components import BY_NAME, COMPONENTS
 from labctl.config import ROOT, LabConfig
-from labctl.proc import LabError, free_ports, pid_alive, run, tail, terminate
+from labctl.proc import MARKER, LabError, free_ports, pid_alive, run, tail, terminate
 
-MARKER = "LAB_COMPONENT_OF"
 PORT_NAMES = [
     "GATEWAY_PORT", "GATEWAY_STATUS_PORT", "API_PORT", "JAEGER_UI_PORT", "OTLP_HTTP_PORT",
     "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "ALERT_RECEIVER_PORT", "POSTGRES_PORT",

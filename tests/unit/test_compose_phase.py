@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labctl import compose_phase, engine, standins
+from labctl import compose_phase, engine, proc, standins
 from labctl.compose_phase import services_to_start
 from labctl.compose_stack import COMPOSE_FILE, ComposeStack, override, project_builds
 from labctl.config import ROOT
@@ -138,3 +138,11 @@ def test_a_failed_bring_up_fails_the_phase_saying_why(tmp_path, monkeypatch, cap
     out = capsys.readouterr().out
     assert "error: needs root" in out and "phase FAILED" in out
     assert not (tmp_path / "compose-home").exists()
+
+
+def test_the_engine_never_carries_a_native_stacks_marker(tmp_path, monkeypatch):
+    """The suite brings the engine up while a native stack runs; that stack's `down` kills
+    whatever carries its marker, so nothing the engine starts may carry it."""
+    monkeypatch.setenv(proc.MARKER, str(tmp_path / "native-home"))
+    env = engine.Engine(tmp_path / "data").env
+    assert proc.MARKER not in env and env["DOCKER_HOST"].startswith("unix://")
