@@ -4,7 +4,9 @@
 // web SDK); if it cannot load, the shop still works, untraced. The order page draws the
 // order's trace and log lines (trace-view.js), read through the gateway.
 
-import { Waterfall, buildTrace, formatUs, logList, slowestExemplar } from './trace-view.js';
+import {
+  Waterfall, buildTrace, el, formatUs, logList, slowestExemplar,
+} from './trace-view.js';
 
 // Taken before the SDK wraps fetch: reading the trace, the logs and the exemplars is the lab
 // looking at itself, and must not add spans (a trace per poll) to what it looks at.
@@ -71,22 +73,6 @@ function newCorrelationId() {
 }
 
 // --- DOM ------------------------------------------------------------------------------------
-
-/** Build an element; text is always set as text, never parsed as HTML. */
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === false || value === null || value === undefined) continue;
-    if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
-    else if (name === 'className') node.className = value;
-    else node.setAttribute(name, value === true ? '' : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
 
 function show(title, ...content) {
   document.title = `${title} · Record Store`;

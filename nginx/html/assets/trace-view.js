@@ -141,7 +141,8 @@ export function formatUs(us) {
 
 // --- views ------------------------------------------------------------------------------------
 
-function el(tag, attributes = {}, ...children) {
+/** Build an element; text is always set as text, never parsed as HTML (app.js uses it too). */
+export function el(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
     if (value === false || value === null || value === undefined) continue;
