@@ -26,6 +26,8 @@ def test_an_orders_log_lines_are_its_own_in_time_order_and_name_spans_of_its_tra
         return body if wanted <= events else None
 
     body = wait_for(lines_of_all_three, 20, f"the gateway's, API's and worker's lines of {cid}")
+    # The page polls this: no trace of its own per poll (OTEL_PYTHON_FASTAPI_EXCLUDED_URLS).
+    assert "x-trace-id" not in gateway.get(f"/orders/{order_id}/logs").headers
     assert body["order_id"] == order_id and body["correlation_id"] == cid
     assert body["sources"] == {"gateway.log": "read", "api.log": "read", "worker.log": "read"}
     lines = body["lines"]
