@@ -21,9 +21,11 @@ RUN uv sync --frozen --no-dev --no-install-project
 # --- runtime: the environment and the code, run by an unprivileged user ---------------------
 FROM python:3.11.13-slim-bookworm
 
+# /var/log/lab is the log volume's mount point (compose): a new volume takes its owner from it.
 RUN groupadd --system --gid 10001 recordstore \
     && useradd --system --uid 10001 --gid recordstore --home-dir /app --no-create-home \
-       --shell /usr/sbin/nologin recordstore
+       --shell /usr/sbin/nologin recordstore \
+    && install -d -o recordstore -g recordstore /var/log/lab
 
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -22,7 +22,7 @@ from recordstore.telemetry import configure_tracing
 
 def create_app() -> FastAPI:
     settings = get_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, settings.log_file)
     provider = configure_tracing()
     relay = OutboxRelay(settings)
     pool_hog = chaos.PoolHog()

@@ -1,7 +1,7 @@
 """Request and response shapes."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
@@ -79,3 +79,13 @@ class ErrorOut(BaseModel):
     error: str
     detail: str | list | None
     correlation_id: str | None
+
+
+class OrderLogsOut(BaseModel):
+    order_id: int
+    correlation_id: str
+    # Each a component's JSON log line as it wrote it, plus `source` (gateway, api, worker)
+    # and `at` (ISO 8601, UTC: what the lines are sorted by).
+    lines: list[dict[str, Any]]
+    truncated: bool  # more lines matched than the answer holds: the latest are kept
+    sources: dict[str, str]  # each log file: read, partial (only its end), missing

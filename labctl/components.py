@@ -92,7 +92,8 @@ COMPONENTS: list[Component] = [
     Program(
         name="api", description="checkout API (FastAPI)", argv=api_argv,
         health=Health("API_PORT", "/health"), port_names=("API_PORT",),
-        env=_multiprocess_env("api", API_SERVICE),
+        # GET /orders/{id}/logs reads the gateway's, its own and the worker's logs from here.
+        env=lambda c: {**_multiprocess_env("api", API_SERVICE)(c), "LOG_DIR": str(c.logs)},
         depends_on=("migrate", "rabbitmq", "jaeger"),
     ),
     Program(

@@ -87,6 +87,9 @@ def write_nginx(cfg: LabConfig) -> None:
         "OTLP_UPSTREAM": f"127.0.0.1:{cfg.port('OTLP_HTTP_PORT')}",
         "GATEWAY_UPSTREAM_RESOLVE": "",  # addresses, not names: nothing to re-resolve
         "GATEWAY_ACCESS_LOG": str(cfg.logs / "gateway.log"),
+        "GATEWAY_ACCESS_LOG_COPY": "/dev/null",  # the access log is in the log dir already
+        "GATEWAY_JAEGER_QUERY_UPSTREAM": f"127.0.0.1:{cfg.port('JAEGER_UI_PORT')}",
+        "GATEWAY_PROMETHEUS_UPSTREAM": f"127.0.0.1:{cfg.port('PROMETHEUS_PORT')}",
         "STOREFRONT_ROOT": str(ROOT / "nginx" / "html"),
     }
     template = (ROOT / "nginx" / "templates" / "default.conf.template").read_text()

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     log_format: str = Field(default="json", pattern="^(json|console)$")
     log_level: str = "INFO"
+    # A copy of every log line, as JSON, in this file (compose: the log volume the API reads).
+    log_file: str = ""
+    # Where GET /orders/{id}/logs reads gateway.log, api.log and worker.log ("" : nowhere).
+    log_dir: str = ""
 
     @property
     def database_url(self) -> str:

@@ -1,11 +1,14 @@
 """One structlog chain per process: structlog, stdlib, uvicorn and Celery records alike."""
 
 import logging
+import logging.handlers
 import os
 import sys
 
 import structlog
 from opentelemetry import trace
+
+LOG_FILE_MAX_BYTES = 16 * 1024 * 1024
 
 
 def _add_trace_ids(_logger, _method, event_dict):
@@ -16,7 +19,7 @@ def _add_trace_ids(_logger, _method, event_dict):
     return event_dict
 
 
-def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
+def configure_logging(fmt: str = "json", level: str = "INFO", log_file: str = "") -> None:
     service = os.environ.get("OTEL_SERVICE_NAME", "kodekloud-record-store")
 
     def add_service(_logger, _method, event_dict):
@@ -51,9 +54,21 @@ def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
+    handlers: list[logging.Handler] = [handler]
+    if log_file:
+        # Always JSON: the file is read back by programs (GET /orders/{id}/logs), not people.
+        # Bounded: one old file is kept. Two processes may share the file (uvicorn's workers);
+        # a rotation then loses a few of the other's lines, which a lab can afford.
+        copy = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=LOG_FILE_MAX_BYTES, backupCount=1, encoding="utf-8")
+        copy.setFormatter(structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                        structlog.processors.JSONRenderer()]))
+        handlers.append(copy)
     logging.captureWarnings(True)  # Python warnings become log lines of the same shape
     root = logging.getLogger()
-    root.handlers = [handler]
+    root.handlers = handlers
     root.setLevel(level.upper())
     # uvicorn and Celery bring their own handlers: route them through the root chain instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "celery", "celery.app.trace"):

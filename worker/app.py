@@ -43,7 +43,7 @@ def _start_telemetry() -> None:
 @signals.setup_logging.connect
 def _setup_logging(**_):
     s = get_settings()
-    configure_logging(s.log_format, s.log_level)
+    configure_logging(s.log_format, s.log_level, s.log_file)
 
 
 @signals.worker_init.connect

@@ -8,17 +8,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
 
 from scripts.labkit.checks import Lab, NotYet, Step, main  # noqa: E402
+from scripts.labkit.prometheus import slowest_exemplar  # noqa: E402
 
 SLOW_MS = 500
 HISTOGRAM = 'http_request_duration_seconds_bucket{job="api",handler="/products"}'
 
 
 def slow_exemplar(lab: Lab) -> str:
-    slow = [e for e in lab.exemplars(HISTOGRAM)
-            if float(e["value"]) * 1000 >= SLOW_MS and e.get("labels", {}).get("trace_id")]
-    if not slow:
+    worst = slowest_exemplar(lab.exemplars(HISTOGRAM), SLOW_MS / 1000)
+    if worst is None:
         raise NotYet(f"no exemplar of a catalog request over {SLOW_MS} ms")
-    worst = max(slow, key=lambda e: float(e["value"]))
     lab.memo["trace_id"] = worst["labels"]["trace_id"]
     return (f"an exemplar of {float(worst['value']) * 1000:.0f} ms names trace "
             f"{lab.memo['trace_id']}")

@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: 
 
 from scripts.labkit import profiles  # noqa: E402
 from scripts.labkit.checks import Lab, NotYet, Step, main  # noqa: E402
+from scripts.labkit.prometheus import slowest_exemplar  # noqa: E402
 
 SLOW_MS = 250
 UNEXPLAINED_MS = 200
@@ -17,11 +18,9 @@ HISTOGRAM = 'http_request_duration_seconds_bucket{job="api",handler="/checkout"}
 
 
 def slow_exemplar(lab: Lab) -> str:
-    slow = [e for e in lab.exemplars(HISTOGRAM)
-            if float(e["value"]) * 1000 >= SLOW_MS and e.get("labels", {}).get("trace_id")]
-    if not slow:
+    worst = slowest_exemplar(lab.exemplars(HISTOGRAM), SLOW_MS / 1000)
+    if worst is None:
         raise NotYet(f"no exemplar of a checkout over {SLOW_MS} ms")
-    worst = max(slow, key=lambda e: float(e["value"]))
     lab.memo["trace_id"] = worst["labels"]["trace_id"]
     return (f"an exemplar of {float(worst['value']) * 1000:.0f} ms names trace "
             f"{lab.memo['trace_id']}")

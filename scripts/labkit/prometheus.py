@@ -51,6 +51,15 @@ class Prometheus:
         return self._data("/api/v1/alerts")["alerts"]
 
 
+def slowest_exemplar(exemplars: list[dict[str, Any]],
+                     min_seconds: float = 0.0) -> dict[str, Any] | None:
+    """The slowest exemplar that names a trace (at least `min_seconds`), or None: how exercise
+    08, exercise 10 and the storefront's "slowest checkout" (trace-view.js) pick one."""
+    named = [e for e in exemplars
+             if e.get("labels", {}).get("trace_id") and float(e["value"]) >= min_seconds]
+    return max(named, key=lambda e: float(e["value"]), default=None)
+
+
 def alert_summary(alerts: list[dict[str, Any]]) -> list[str]:
     """One line per pending or firing alert: state, name, severity."""
     if not alerts:

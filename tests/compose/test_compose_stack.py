@@ -78,6 +78,22 @@ def test_one_purchase_is_one_trace_and_its_correlation_id_in_every_container_log
         wait_for(lambda s=service: cid in stack.logs(s, lines=2000), 30,
                  f"{cid} in the {service} container's log")
 
+    # The order page's data, through the gateway as the page reads it: the trace from the
+    # Jaeger image's query API, and the order's lines from the lab-logs volume.
+    with httpx.Client(base_url=lab.url("GATEWAY_PORT"), timeout=15) as client:
+        trace = client.get(f"/api/traces/{accepted.json()['trace_id']}")
+        assert trace.status_code == 200, trace.text
+        assert "send_email" in {s["operationName"] for s in trace.json()["data"][0]["spans"]}
+
+        def journey_logs() -> dict | None:
+            body = client.get(f"/orders/{order['order_id']}/logs").json()
+            sources = {line["source"] for line in body.get("lines", [])}
+            return body if sources == {"gateway", "api", "worker"} else None
+
+        logs = wait_for(journey_logs, 30, f"the gateway's, API's and worker's lines of {cid}")
+    assert all(line["correlation_id"] == cid for line in logs["lines"])
+    assert any(line.get("span_id") for line in logs["lines"] if line["source"] == "worker")
+
 
 def test_exercise_02_database_failure_in_compose(lab):
     """Exercise 02's steps with its compose commands: `./lab stop db` is `docker compose stop

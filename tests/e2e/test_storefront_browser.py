@@ -1,8 +1,11 @@
 """Issue 7: the journey starts with a real click in a real browser (Debian's Chromium, driven by
-Playwright), and that click is the root of the purchase's trace: web -> API -> worker."""
+Playwright), and that click is the root of the purchase's trace: web -> API -> worker.
+Issue 13: the order page draws that trace as a live waterfall, lists the order's log lines
+beneath it (a click highlights a line's span), and opens the slowest checkout's trace."""
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from labctl.config import ROOT
+from scripts.labkit.prometheus import Prometheus
 from tests.helpers import get_json, lab_command, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("storefront")]
@@ -24,6 +28,7 @@ SCREENSHOT = ROOT / "artifacts" / "storefront-confirmed.png"
 README_SCREENSHOT = ROOT / "docs" / "storefront.png"
 EMAIL = "learner@example.com"
 ORDER_URL = re.compile(r"#/order/\d+$")
+CHECKOUT_HISTOGRAM = 'http_request_duration_seconds_bucket{job="api",handler="/checkout"}'
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +115,7 @@ def test_a_click_started_purchase_is_one_trace_from_the_browser(lab, page):
     expect(page.get_by_role("link", name="The trace as JSON")).to_have_attribute(
         "href", re.compile(f"/api/traces/{trace_id}$"))
 
+    the_order_page_shows_its_trace_and_logs(page)
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     # README's picture is committed: refresh it on request, not on every run.
@@ -145,6 +151,65 @@ def test_a_click_started_purchase_is_one_trace_from_the_browser(lab, page):
     worker = next(s for s in by_id.values() if s["operationName"] == "process_order")
     chain = ancestry(worker, by_id)
     assert server in chain and chain[-1] is root
+
+    the_slowest_checkout_opens_its_trace(lab, page, trace_id)
+
+
+def the_order_page_shows_its_trace_and_logs(page: Page) -> None:
+    """The waterfall grows to the worker's e-mail; a worker's log line highlights its span."""
+    waterfall = page.locator(".journey .waterfall")
+    email = waterfall.locator('tr[data-operation="send_email"]')
+    expect(email).to_be_visible(timeout=30_000)
+    expect(email).to_have_attribute("data-service", "worker")
+    expect(waterfall.locator('tr[data-operation="buy_record"][data-service="web"]')).to_be_visible()
+    expect(waterfall.locator('tr[data-operation="checkout_order"]')).to_be_visible()
+
+    logs = page.locator(".journey-logs")
+    worker_line = logs.locator('li[data-source="worker"][data-span-id]').first
+    expect(worker_line).to_be_visible(timeout=30_000)
+    expect(logs.locator('li[data-source="gateway"]').first).to_be_visible()
+    expect(logs.locator('li[data-source="api"]').first).to_be_visible()
+    span_id = worker_line.get_attribute("data-span-id")
+    assert re.fullmatch(r"[0-9a-f]{16}", span_id or ""), span_id
+    worker_line.get_by_role("button").click()
+    highlighted = waterfall.locator("tr.highlighted")
+    expect(highlighted).to_have_count(1)
+    expect(highlighted).to_have_attribute("data-span-id", span_id)
+    expect(highlighted).to_have_attribute("data-service", "worker")
+    expect(worker_line).to_have_class(re.compile(r"\bpicked\b"))
+
+    # A span's attributes on click; a span's children fold away and come back.
+    email.locator(".span-name").click()
+    attributes = page.get_by_label("Attributes of send_email")
+    expect(attributes).to_contain_text(email.get_attribute("data-span-id"))
+    expect(attributes.locator("dt", has_text="email.to_domain")).to_have_count(1)
+    expect(attributes.locator("dt", has_text="email.to_domain").locator("+ dd")).to_have_text(
+        "example.com")
+    fold = waterfall.locator('tr[data-operation="buy_record"] .toggle')
+    fold.click()
+    expect(email).to_have_count(0)
+    expect(fold).to_have_attribute("aria-expanded", "false")
+    fold.click()
+    expect(email).to_be_visible()
+
+
+def the_slowest_checkout_opens_its_trace(lab, page: Page, trace_id: str) -> None:
+    """The footer's link: the slowest checkout exemplar of the last 15 min, and its trace."""
+    prometheus = Prometheus(lab.url("PROMETHEUS_PORT"))
+
+    def exemplar_traces() -> set[str]:
+        now = time.time()
+        return {e["labels"].get("trace_id")
+                for e in prometheus.exemplars(CHECKOUT_HISTOGRAM, now - 900, now)}
+
+    wait_for(lambda: trace_id in exemplar_traces(), 30, f"an exemplar naming {trace_id}")
+    page.get_by_role("link", name="The slowest checkout in the last 15 min").first.click()
+    shown = page.locator("#slowest-trace-id")
+    expect(shown).to_have_text(re.compile(r"^[0-9a-f]{32}$"))
+    assert shown.inner_text() in exemplar_traces()
+    expect(page.locator("#slowest-duration")).to_contain_text("ms")
+    expect(page.locator('.waterfall tr[data-operation="POST /checkout"]').first).to_be_visible(
+        timeout=30_000)
 
 
 def test_the_store_works_by_keyboard(lab, page):
@@ -205,6 +270,30 @@ def test_with_the_api_down_the_store_explains_with_the_correlation_id(lab, page)
     page.get_by_role("button", name="Try again").click()
     expect(page.locator(".card-link").first).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)
+
+
+@pytest.mark.disruptive
+def test_with_the_database_down_the_refused_checkouts_trace_shows_the_error_span(lab, page):
+    open_store(page, lab)
+    page.locator(".card-link").first.click()
+    page.get_by_label("E-mail for the receipt").fill(EMAIL)
+    lab_command(lab, "stop", "db")
+    try:
+        with page.expect_response(lambda r: r.url.endswith("/checkout")) as answer:
+            page.get_by_role("button", name="Buy now").click()
+        assert answer.value.status == 503
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text("503 database_unavailable")
+        trace_id = answer.value.headers["x-trace-id"]
+        waterfall = alert.locator(".waterfall")
+        expect(waterfall).to_contain_text(trace_id, timeout=30_000)
+        refused = waterfall.locator('tr.error[data-operation="connect"][data-service="api"]')
+        expect(refused).to_be_visible(timeout=30_000)
+        expect(refused.locator(".error-badge")).to_have_text("error")
+        expect(waterfall.locator('tr[data-operation="checkout_order"]')).to_be_visible()
+    finally:
+        lab_command(lab, "start", "db")
+    wait_for(lambda: get_status(lab) == 200, 30, "the API's database to be back")
 
 
 def get_status(lab) -> int:

@@ -481,6 +481,8 @@ def nginx_t(tmp_path: Path, conf: str, rendered: str, hosts: str) -> subprocess.
     for name, content in files.items():
         (tmp_path / name).write_text(content)
         mounts.append(f"mount --bind {tmp_path / name} /etc/{name}")
+    # nginx -t opens the log files: the image's /var/log/nginx and the log volume's mount point.
+    mounts += ["mount -t tmpfs tmpfs /var/log", "mkdir -p /var/log/nginx /var/log/lab"]
     script = " && ".join([*mounts, "exec nginx -t -c /etc/nginx/nginx.conf"])
     return run(["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script])
 
@@ -495,12 +497,12 @@ def test_the_gateway_config_compose_runs_passes_nginx_t(services, tmp_path):
     # Debian's nginx 1.22 predates the upstream servers' `resolve` (1.27.3): nginx -t here
     # resolves the names at start instead, which the unresolvable control below relies on.
     rendered, resolving = re.subn(r"(\n\s*server \S+) resolve ", r"\1 ", rendered)
-    assert resolving == 2, "both upstreams follow a recreated container"
+    assert resolving == 4, "every upstream follows a recreated container"
     conf, dropped = strip_otel(mounted(gateway, "/etc/nginx/nginx.conf").read_text())
     assert dropped == 5, "only the OpenTelemetry directives may differ from what Debian runs"
     assert "include /etc/nginx/conf.d/*.conf;" in conf
     upstreams = set(re.findall(r"^\s*server\s+([a-z][\w-]*):\d+", rendered, re.M))
-    assert upstreams == {"api", "jaeger"} and upstreams <= set(services)
+    assert upstreams == {"api", "jaeger", "prometheus"} and upstreams <= set(services)
 
     checked = nginx_t(tmp_path / "resolvable", conf, rendered,
                       "127.0.0.1 localhost\n127.0.0.1 " + " ".join(sorted(upstreams)) + "\n")
@@ -596,13 +598,17 @@ def test_the_gateway_runs_two_workers_and_traces_only_what_it_proxies_to_the_api
     assert rules[-1] == ["default", "off;"]
 
     def traced(uri: str) -> bool:
-        return any(re.search(pattern[1:], uri) for pattern, value in rules[:-1]
-                   if pattern.startswith("~") and value == "on;")
+        # nginx's map: the first regular expression that matches decides.
+        value = next((value for pattern, value in rules[:-1]
+                      if pattern.startswith("~") and re.search(pattern[1:], uri)), "off;")
+        return value == "on;"
 
     for uri in ("/checkout", "/orders/12", "/products", "/products/3", "/health"):
         assert traced(uri), uri
+    # Nor the order page's reads of its own trace, logs and exemplars (a trace per poll).
     for uri in ("/", "/index.html", "/assets/app.js", "/otlp/v1/traces", "/gateway/health",
-                "/stub_status", "/healthz"):
+                "/stub_status", "/healthz", "/orders/12/logs", "/api/traces/" + "a" * 32,
+                "/api/v1/query_exemplars"):
         assert not traced(uri), uri
 
 

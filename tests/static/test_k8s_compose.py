@@ -32,7 +32,10 @@ EXTRA_ENV = {
     # initdb needs a directory it owns: a subdirectory of the volume, not its root.
     "db": {"PGDATA": "/var/lib/postgresql/data/pgdata"},
     # A Service's address is stable and Docker's DNS is not in a cluster: no `resolve`.
-    "gateway": {"GATEWAY_UPSTREAM_RESOLVE": ""},
+    # A pod's emptyDir is its own: the API could never read the gateway's or the worker's copy
+    # of their log lines, so neither writes one (the API reads its own).
+    "gateway": {"GATEWAY_UPSTREAM_RESOLVE": "", "GATEWAY_ACCESS_LOG_COPY": "/dev/null"},
+    "worker": {"LOG_FILE": ""},
 }
 # compose's healthcheck gates the API's start (startupProbe), not its readiness: see api.yaml.
 HEALTHCHECK_PROBE = {"api": "startupProbe"}

@@ -47,7 +47,9 @@ def test_gateway_template_names_only_variables_the_lab_provides():
     template = (ROOT / "nginx/templates/default.conf.template").read_text()
     names = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)\}", template))
     assert names == {"GATEWAY_LISTEN", "GATEWAY_STATUS_LISTEN", "API_UPSTREAM", "OTLP_UPSTREAM",
-                     "GATEWAY_ACCESS_LOG", "STOREFRONT_ROOT", "GATEWAY_UPSTREAM_RESOLVE"}
+                     "GATEWAY_ACCESS_LOG", "STOREFRONT_ROOT", "GATEWAY_UPSTREAM_RESOLVE",
+                     "GATEWAY_ACCESS_LOG_COPY", "GATEWAY_JAEGER_QUERY_UPSTREAM",
+                     "GATEWAY_PROMETHEUS_UPSTREAM"}
 
 
 def test_component_names_are_the_compose_service_names():

@@ -1,8 +1,16 @@
 // The storefront: catalog, album, buy form and a live order page, in plain JavaScript served
 // as is. Routes live in the URL's hash (#/album/3, #/order/12) because the gateway sends
 // /products and /orders to the API. Tracing comes from otel-web.js (the bundled OpenTelemetry
-// web SDK); if it cannot load, the shop still works, untraced.
+// web SDK); if it cannot load, the shop still works, untraced. The order page draws the
+// order's trace and log lines (trace-view.js), read through the gateway.
 
+import {
+  Waterfall, buildTrace, el, formatUs, logList, slowestExemplar,
+} from './trace-view.js';
+
+// Taken before the SDK wraps fetch: reading the trace, the logs and the exemplars is the lab
+// looking at itself, and must not add spans (a trace per poll) to what it looks at.
+const plainFetch = window.fetch.bind(window);
 const telemetry = await import('./otel-web.js').catch((error) => {
   console.warn('tracing is off: otel-web.js did not load', error);
   return {
@@ -14,6 +22,12 @@ const telemetry = await import('./otel-web.js').catch((error) => {
 const { traced, traceIdOf, flushTelemetry } = telemetry;
 
 const PAGE_SIZE = 12;
+const FOLLOW_MS = 1500;
+// A trace is taken as complete once nothing new arrived for this long after the order ended.
+const SETTLED_MS = 8000;
+const FOLLOW_MAX_MS = 120000;
+const SLOWEST_WINDOW_S = 15 * 60;
+const CHECKOUT_HISTOGRAM = 'http_request_duration_seconds_bucket{job="api",handler="/checkout"}';
 const POLL_MS = 700;
 const MAX_POLL_MS = 5000;
 const STEPS = ['pending', 'processing', 'paid', 'confirmed'];
@@ -59,22 +73,6 @@ function newCorrelationId() {
 }
 
 // --- DOM ------------------------------------------------------------------------------------
-
-/** Build an element; text is always set as text, never parsed as HTML. */
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === false || value === null || value === undefined) continue;
-    if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
-    else if (name === 'className') node.className = value;
-    else node.setAttribute(name, value === true ? '' : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
 
 function show(title, ...content) {
   document.title = `${title} · Record Store`;
@@ -222,7 +220,7 @@ const ERROR_HINTS = {
   database_unavailable: 'The API is up, but PostgreSQL is not. Start it with ./lab start db.',
 };
 
-function errorPanel(error, retry) {
+function errorPanel(error, retry, { withTrace = false } = {}) {
   if (!(error instanceof ApiError)) {
     error = new ApiError({ status: 0, error: 'unexpected', detail: String(error), correlationId: journeyId });
   }
@@ -240,7 +238,119 @@ function errorPanel(error, retry) {
     el('p', {}, 'Follow it in the logs: ',
       el('code', {}, `./lab logs gateway | grep ${error.correlationId}`)),
     el('ul', { className: 'links' }, traceLinks(error.traceId)),
-    retry ? el('button', { type: 'button', className: 'button', onclick: retry }, 'Try again') : null);
+    retry ? el('button', { type: 'button', className: 'button', onclick: retry }, 'Try again') : null,
+    withTrace && error.traceId ? followJourney({ traceId: error.traceId, token: viewToken }) : null);
+}
+
+// --- the trace and the log lines, live ----------------------------------------------------------
+
+/** GET a JSON document without tracing it: {status, data} (status 0: no answer). */
+async function readJson(path) {
+  try {
+    const response = await plainFetch(path, { headers: { Accept: 'application/json' } });
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    return { status: response.status, data };
+  } catch {
+    return { status: 0, data: null };
+  }
+}
+
+/**
+ * A section that draws one trace as a waterfall and, for an order, its log lines beneath it,
+ * polling both until the view changes or, once `isDone()`, nothing new arrived for SETTLED_MS.
+ */
+function followJourney({ traceId, orderId = null, token, isDone = () => true }) {
+  const waterfall = new Waterfall();
+  const traceState = el('p', { className: 'trace-state', role: 'status' }, `Reading trace ${traceId}…`);
+  const logState = el('p', { className: 'log-state' }, 'Reading the log lines…');
+  const logs = el('div', { className: 'logs' });
+  let picked = null;
+  const pick = (spanId) => {
+    picked = spanId;
+    for (const li of logs.querySelectorAll('.log-line')) {
+      li.classList.toggle('picked', li.dataset.spanId === spanId);
+    }
+    traceState.textContent = waterfall.highlight(spanId)
+      ? `Span ${spanId} is highlighted in the waterfall.`
+      : `Span ${spanId} is not in the trace (yet).`;
+  };
+  const section = el('section', { className: 'journey', 'aria-labelledby': `journey-title-${traceId}` },
+    el('h2', { id: `journey-title-${traceId}` }, 'The trace, live'),
+    el('p', { className: 'hint' }, 'Each row is a span: click its name for its attributes, the ',
+      el('span', { 'aria-hidden': 'true' }, '▾'), ' to fold its children.'),
+    traceState, waterfall.node,
+    orderId ? [el('h2', {}, 'Its log lines'),
+      el('p', { className: 'hint' }, 'The gateway\'s, the API\'s and the worker\'s lines with the '
+        + 'order\'s correlation id, in time order; click one to highlight its span.'),
+      logState, logs] : null);
+
+  let seen = '';
+  let logsSeen = -1;
+  let logsOff = !orderId;
+  let settledAt = null;
+  const started = Date.now();
+
+  async function poll() {
+    if (token !== viewToken) return;
+    const [traceAnswer, logAnswer] = await Promise.all([
+      readJson(`/api/traces/${traceId}`),
+      logsOff ? null : readJson(`/orders/${orderId}/logs`)]);
+    if (token !== viewToken) return;
+    let changed = false;
+    const trace = traceAnswer.data?.data?.[0];
+    if (traceAnswer.status === 200 && trace) {
+      const model = buildTrace(trace);
+      const signature = model.rows.map((r) => `${r.key}:${r.durationUs}`).join();
+      if (signature !== seen) {
+        seen = signature;
+        changed = true;
+        waterfall.update(model);
+        if (picked) waterfall.highlight(picked);
+      }
+      traceState.textContent = `${model.rows.length} spans from ${model.services.join(', ')}, `
+        + `${formatUs(model.durationUs)} end to end${model.errorCount ? `, ${model.errorCount} in error` : ''}`
+        + (isDone() && settledAt && Date.now() - settledAt >= SETTLED_MS ? '.' : '; still arriving…');
+    } else if (traceAnswer.status === 404 || traceAnswer.status === 200) {
+      traceState.textContent = `Trace ${traceId} has not reached the trace backend yet…`;
+    } else {
+      traceState.textContent = `The trace backend did not answer (${traceAnswer.status || 'no answer'}`
+        + `${traceAnswer.data?.error ? ` ${traceAnswer.data.error}` : ''}); trying again…`;
+    }
+    if (logAnswer) {
+      if (logAnswer.status === 200) {
+        const lines = logAnswer.data.lines || [];
+        if (lines.length !== logsSeen) {
+          logsSeen = lines.length;
+          changed = true;
+          logs.replaceChildren(logList(lines, pick));
+          if (picked) pick(picked);
+        }
+        logState.textContent = `${lines.length} lines${logAnswer.data.truncated ? ' (the latest)' : ''}`
+          + ` with correlation id ${logAnswer.data.correlation_id}`;
+      } else if (logAnswer.status === 503 && logAnswer.data?.error === 'logs_unavailable') {
+        logsOff = true;
+        logState.textContent = `No log lines here: ${logAnswer.data.detail}`;
+      } else {
+        logState.textContent = `The log lines did not load (${logAnswer.status || 'no answer'}`
+          + `${logAnswer.data?.error ? ` ${logAnswer.data.error}` : ''}); trying again…`;
+      }
+    }
+    if (changed || !seen || !isDone()) settledAt = null;
+    else settledAt ??= Date.now();
+    if (settledAt && Date.now() - settledAt >= SETTLED_MS) return;
+    if (Date.now() - started > FOLLOW_MAX_MS) {
+      traceState.append(' Stopped following: reload the page to look again.');
+      return;
+    }
+    setTimeout(poll, FOLLOW_MS);
+  }
+  poll();
+  return section;
 }
 
 // --- views ------------------------------------------------------------------------------------
@@ -388,7 +498,7 @@ async function showAlbum(id, token) {
     }, (error) => {
       buyButton.disabled = false;
       buyButton.textContent = 'Buy now';
-      feedback.replaceChildren(errorPanel(error));
+      feedback.replaceChildren(errorPanel(error, null, { withTrace: true }));
       feedback.querySelector('h2')?.setAttribute('tabindex', '-1');
       feedback.querySelector('h2')?.focus();
     });
@@ -452,8 +562,18 @@ function showOrder(id, token) {
   const details = el('div', { className: 'order-details' });
   const problem = el('div', { className: 'order-problem' });
   const ids = el('section', { className: 'observe', 'aria-labelledby': 'observe-title' });
-  show(`Order #${id}`, backLink(), heading, status, steps, problem, details, ids);
+  const journey = el('div', { className: 'order-journey' });
+  let following = '';
+  let finalSeen = false;
+  show(`Order #${id}`, backLink(), heading, status, steps, problem, details, ids, journey);
   if (known) renderIds(known.correlation_id, known.trace_id);
+  followTrace(known?.trace_id);
+
+  function followTrace(traceId) {
+    if (!traceId || traceId === following) return;
+    following = traceId;
+    journey.replaceChildren(followJourney({ traceId, orderId: id, token, isDone: () => finalSeen }));
+  }
 
   function renderIds(cid, traceId) {
     ids.replaceChildren(
@@ -465,7 +585,9 @@ function showOrder(id, token) {
         traceLinks(traceId),
         el('li', {}, external(grafanaUrl(cid, traceId || ''), 'The Purchase Journey dashboard in Grafana'),
           ' (Docker Compose; natively: ', el('code', {}, './lab dashboard "Purchase Journey"'), ')'),
-        el('li', {}, 'Every log line of it: ', el('code', {}, `./lab logs api | grep ${cid}`))));
+        el('li', {}, 'Every log line of it: ', el('code', {}, `./lab logs api | grep ${cid}`)),
+        el('li', {}, el('a', { href: '#/slowest' }, 'The slowest checkout in the last 15 min'),
+          ' (from the exemplars of the checkout latency histogram)')));
   }
 
   function render(order) {
@@ -510,7 +632,9 @@ function showOrder(id, token) {
       if (token !== viewToken) return;
       correlationId = data.correlation_id || correlationId;
       problem.replaceChildren();
+      finalSeen = FINAL.has(data.status);
       render(data);
+      followTrace(data.trace_id);
       delay = POLL_MS;
       if (FINAL.has(data.status)) {
         flushTelemetry();
@@ -532,6 +656,41 @@ function showOrder(id, token) {
   poll();
 }
 
+/** The slowest checkout of the last 15 minutes, by the exemplars Prometheus keeps of it. */
+async function showSlowest(token) {
+  const heading = el('h1', {}, 'The slowest checkout in the last 15 minutes');
+  const end = Date.now() / 1000;
+  const query = new URLSearchParams({ query: CHECKOUT_HISTOGRAM,
+    start: (end - SLOWEST_WINDOW_S).toFixed(3), end: end.toFixed(3) });
+  const answer = await readJson(`/api/v1/query_exemplars?${query}`);
+  if (token !== viewToken) return;
+  const again = el('button', { type: 'button', className: 'button', onclick: () => route() }, 'Look again');
+  const explain = el('p', { className: 'hint' }, 'Prometheus keeps, with each bucket of the API\'s ',
+    el('code', {}, 'http_request_duration_seconds'), ' histogram, the trace id of a request it '
+    + 'counted (an exemplar). The slowest exemplar of ', el('code', {}, 'POST /checkout'),
+    ' leads to its trace.');
+  if (answer.status !== 200) {
+    show('Slowest checkout', backLink(), heading, explain, el('div', { className: 'error-panel', role: 'alert' },
+      el('p', {}, `Prometheus did not answer (${answer.status || 'no answer'}`
+        + `${answer.data?.error ? `: ${answer.data.error}` : ''}).`)), again);
+    return;
+  }
+  const slowest = slowestExemplar(answer.data);
+  if (!slowest) {
+    show('Slowest checkout', backLink(), heading, explain,
+      el('p', { className: 'notice', role: 'status' }, 'No checkout in the last 15 minutes carries an '
+        + 'exemplar yet (they come with each scrape, every 5 s): buy a record, then look again.'), again);
+    return;
+  }
+  show('Slowest checkout', backLink(), heading, explain,
+    el('dl', { className: 'ids' },
+      el('dt', {}, 'Took'), el('dd', { id: 'slowest-duration' }, formatUs(Math.round(slowest.seconds * 1e6))),
+      el('dt', {}, 'At'), el('dd', {}, new Date(slowest.at * 1000).toLocaleTimeString()),
+      el('dt', {}, 'Trace id'), el('dd', {}, el('code', { id: 'slowest-trace-id' }, slowest.traceId))),
+    el('ul', { className: 'links' }, traceLinks(slowest.traceId)),
+    followJourney({ traceId: slowest.traceId, token }));
+}
+
 // --- routing ----------------------------------------------------------------------------------
 
 function parseRoute() {
@@ -543,6 +702,7 @@ function parseRoute() {
   if (match) return { view: 'album', id: Number(match[1]) };
   match = path.match(/^\/order\/(\d+)$/);
   if (match) return { view: 'order', id: Number(match[1]) };
+  if (path === '/slowest') return { view: 'slowest' };
   return {
     view: 'catalog',
     genre: params.get('genre') || '',
@@ -558,6 +718,7 @@ function route(initial = false) {
   const token = viewToken;
   if (where.view === 'album') showAlbum(where.id, token);
   else if (where.view === 'order') showOrder(where.id, token);
+  else if (where.view === 'slowest') showSlowest(token);
   else showCatalog(where, token);
 }
 
