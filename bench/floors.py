@@ -5,13 +5,14 @@ empty route through the same gateway and uvicorn processes (bench.measure sweeps
 import os
 import re
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from bench.stack import Stack, cpu_by_component
 from labctl.components import BY_NAME
+from labctl.config import ROOT
 from labctl.proc import LabError
-from recordstore.checkout import CUSTOMER_ID, NEW_ORDER
 
 EMPTY_ROUTE = "/health/live"  # api/routes/health.py: no work, no dependency
 PGBENCH_TAG = "bench-pgbench"  # the correlation id of pgbench's orders, deleted afterwards
@@ -28,7 +29,10 @@ def _pgbench_sql(statement: str, values: dict[str, str]) -> str:
 def pgbench_script(first_id: int, last_id: int) -> str:
     """One transaction as the checkout makes it: the product, the customer, the order and
     its item, the commit. The order is marked as handed to the broker, so that no outbox
-    relay publishes it."""
+    relay publishes it. In the lab's venv (`python -m bench.floors`): the statements are the
+    checkout's own, and ./lab itself runs on the standard library only."""
+    from recordstore.checkout import CUSTOMER_ID, NEW_ORDER
+
     values = {"email": "'guest@recordstore.example'", "customer_id": "(SELECT 1)",
               "status": "'pending'", "payment_method": "'credit_card'",
               "total_cents": "1999", "correlation_id": f"'{PGBENCH_TAG}'",
@@ -84,7 +88,12 @@ def pgbench_floor(stack: Stack, rate: float, duration_s: float) -> dict:
         "SELECT min(id) || ' ' || max(id) FROM products").split())
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "checkout.sql"
-        script.write_text(pgbench_script(first, last))
+        r = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "bench.floors",
+                            str(first), str(last)], cwd=ROOT, capture_output=True, text=True,
+                           timeout=120)
+        if r.returncode != 0:
+            raise LabError(f"python -m bench.floors failed:\n{r.stderr[-2000:]}")
+        script.write_text(r.stdout)
         try:
             at_rate = _run_pgbench(stack, script, duration_s, rate)
             unthrottled = _run_pgbench(stack, script, duration_s, None)
@@ -92,3 +101,7 @@ def pgbench_floor(stack: Stack, rate: float, duration_s: float) -> dict:
             stack.sql(f"DELETE FROM orders WHERE correlation_id = '{PGBENCH_TAG}'")
     return {"statements": 3, "clients": PGBENCH_CLIENTS, "at_rate": at_rate,
             "capacity_tps": unthrottled["tps"], "unthrottled": unthrottled}
+
+
+if __name__ == "__main__":
+    print(pgbench_script(int(sys.argv[1]), int(sys.argv[2])), end="")
