@@ -56,8 +56,9 @@ def steal_pct(before: list[int], after: list[int]) -> float | None:
 def lab_settings(env: dict[str, str]) -> dict:
     """How the measured lab was sized (.env): what a reader needs to reproduce the figures."""
     return {"api_processes": int(env.get("API_WORKERS", "2")),
+            "worker_processes": int(env.get("WORKER_PROCESSES", "2")),
             "worker_pool": env.get("WORKER_POOL", "threads"),
-            "worker_concurrency": int(env.get("WORKER_CONCURRENCY", "16"))}
+            "worker_concurrency": int(env.get("WORKER_CONCURRENCY", "8"))}
 
 
 def _ms(value: float | None) -> float | None:
@@ -347,8 +348,9 @@ def render(doc: dict) -> str:
     lines = [
         f"Record store benchmark, {doc['stack']} stack: {m['cpu_model']}, {m['cores']} cores, "
         f"{m['ram_gib']} GiB, {m['os']}",
-        f"API: {doc['lab']['api_processes']} process(es); worker: a "
-        f"{doc['lab']['worker_pool']} pool of {doc['lab']['worker_concurrency']}",
+        f"API: {doc['lab']['api_processes']} process(es); worker: "
+        f"{doc['lab']['worker_processes']} process(es), each a {doc['lab']['worker_pool']} "
+        f"pool of {doc['lab']['worker_concurrency']}",
         f"Load average before the run {doc['load_average_before']}"
         + ("" if doc["load_average_before"][0] < QUIET_LOAD else
            ": the machine was busy, so these figures are distorted"),
