@@ -11,6 +11,7 @@ becomes the Celery worker (exec)."""
 import argparse
 import ctypes
 import gc
+import importlib
 import os
 import signal
 import sys
@@ -21,6 +22,15 @@ import sys
 # SIGINT would turn Celery's warm shutdown into a cold one.
 FORWARDED = (signal.SIGTERM, signal.SIGQUIT)
 PR_SET_PDEATHSIG = 1
+# What a worker imports as it starts, imported once in the parent so that the workers share it
+# (a module imported after the fork is a copy in each).
+PRELOAD = (
+    "celery.apps.worker", "celery.bin.celery", "celery.bin.worker", "celery.worker.consumer",
+    "celery.worker.control", "celery.worker.pidbox", "celery.worker.heartbeat",
+    "celery.worker.strategy", "celery.app.trace", "celery.concurrency.thread", "celery.events",
+    "kombu.transport.pyamqp", "sqlalchemy.dialects.postgresql.psycopg",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+)
 
 
 def node_name(command: list[str], index: int) -> list[str]:
@@ -68,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from worker import app as worker_app
 
+    for module in PRELOAD:
+        importlib.import_module(module)
     os.environ[worker_app.PARENT_ENV] = str(os.getpid())
     gc.freeze()  # what the parent imported stays shared: no collector pass writes to it
     children: set[int] = set()
