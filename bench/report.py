@@ -217,8 +217,9 @@ def _sum(split: dict[str, float | None]) -> float | None:
 
 
 def _median_split(splits: list[dict]) -> dict[str, float | None]:
-    return {k: (statistics.median(vals) if (vals := [s[k] for s in splits if s[k] is not None])
-                else None) for k in ("application", "backends", "rest")}
+    return {k: (round(statistics.median(vals), 2)
+                if (vals := [s[k] for s in splits if s[k] is not None]) else None)
+            for k in ("application", "backends", "rest")}
 
 
 def floor_ratios(on: dict, pgbench: dict | None, rate: float) -> dict:
