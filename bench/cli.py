@@ -9,7 +9,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import report, spans
+from bench import floors, report, spans
+from bench.floors import pgbench_floor
 from bench.measure import Bench, Plan
 from bench.stack import BENCH_HOME, Stack
 from labctl.config import ROOT
@@ -99,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
             bench = Bench(stack, plan, say)
             rounds = [bench.mode_round(telemetry)
                       for _ in range(plan.rounds) for telemetry in (True, False)]
+            say("the checkout's SQL alone (pgbench)")
+            rate = report.TARGET_RATE if report.TARGET_RATE in plan.rates else max(plan.rates)
+            pgbench = pgbench_floor(stack, rate, plan.duration_s)
             after_load = stack.processes()
         finally:
             stack.restore()
@@ -110,7 +114,6 @@ def run(args: argparse.Namespace) -> int:
             down(stack.base)
     modes = {name: report.mode_summary([r for r in rounds if r.telemetry is telemetry])
              for name, telemetry in report.MODES.items()}
-    rate = report.TARGET_RATE if report.TARGET_RATE in plan.rates else max(plan.rates)
     cost = report.telemetry_cost(modes["telemetry_on"], modes["telemetry_off"], rate)
     doc = {
         "command": _command(),
@@ -129,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
         "spans": {**span_cost, "per_checkout": per_checkout, "api_service": API_SERVICE},
         "modes": modes,
         "telemetry_cost": cost,
+        "telemetry_cost_split": report.telemetry_split(modes["telemetry_on"],
+                                                       modes["telemetry_off"], rate),
+        "floors": {"empty_route": floors.EMPTY_ROUTE, "pgbench": pgbench,
+                   "ratios": report.floor_ratios(modes["telemetry_on"], pgbench, rate)},
         "targets": report.targets(modes["telemetry_on"], cost, lab_up),
         "memory": {"after_up": report.memory(after_up), "after_load": report.memory(after_load)},
     }

@@ -5,6 +5,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bench.floors import EMPTY_ROUTE
 from bench.httpload import LoadResult, Request, percentile, run_open_loop
 from bench.stack import Stack, cpu_by_component
 
@@ -17,6 +18,7 @@ BROWSE_PATHS = (  # what a shopper's catalog pages ask for, in turn
 )
 PIPELINE_RATE = 5.0  # orders/s: slow enough that no order waits for another
 BACKLOG_RATE = 100.0  # orders/s while the worker is stopped (it also warms the API up)
+KINDS = ("checkout", "browse", "empty")  # empty: the web stack's floor (bench.floors)
 SPACING = 7919  # a prime: consecutive checkouts spread over the whole catalog
 
 
@@ -54,8 +56,11 @@ class ModeRound:
     telemetry: bool
     sweeps: dict[str, list[Run]] = field(default_factory=dict)
     probes: list[Run] = field(default_factory=list)
-    capacity: float | None = None  # highest rate that stayed within the bound
+    capacity: float | None = None  # highest checkout rate that stayed within the bound
     capacity_failed_at: float | None = None  # lowest rate that did not
+    floor_probes: list[Run] = field(default_factory=list)
+    floor_capacity: float | None = None  # the same for the empty route
+    floor_failed_at: float | None = None
     pipeline_ms: list[float] = field(default_factory=list)
     pipeline_failed: int = 0
     backlog_placed: int = 0
@@ -78,9 +83,13 @@ class Bench:
     def browse(i: int) -> Request:
         return Request("GET", BROWSE_PATHS[i % len(BROWSE_PATHS)])
 
+    @staticmethod
+    def empty(_: int) -> Request:
+        return Request("GET", EMPTY_ROUTE)
+
     def run(self, kind: str, rate: float, duration_s: float) -> Run:
         """Load at one rate, with the CPU every component of the lab used meanwhile."""
-        make = self.checkout if kind == "checkout" else self.browse
+        make = {"checkout": self.checkout, "browse": self.browse, "empty": self.empty}[kind]
         before = self.stack.processes()
         load = run_open_loop(self.stack.url(), rate, duration_s, make)
         run = Run(kind, load, cpu_by_component(before, self.stack.processes()))
@@ -103,9 +112,12 @@ class Bench:
         self.stack.restart_api(telemetry)
         for make in (self.checkout, self.browse):  # first requests pay for imports and caches
             run_open_loop(self.stack.url(), 25, plan.warmup_s, make)
-        for kind in ("checkout", "browse"):
+        for kind in KINDS:
             result.sweeps[kind] = [self.run(kind, r, plan.duration_s) for r in plan.rates]
-        self.search_capacity(result)
+        result.capacity, result.capacity_failed_at = self.search_capacity(
+            "checkout", result.sweeps["checkout"], result.probes)
+        result.floor_capacity, result.floor_failed_at = self.search_capacity(
+            "empty", result.sweeps["empty"], result.floor_probes)
         self.stack.discard_unprocessed()
         self.drain(result)
         self.pipeline(result)
@@ -127,12 +139,13 @@ class Bench:
         self.say(f"  worker   drained {result.backlog_confirmed} of {result.backlog_placed} "
                  f"in {result.drain_s:.2f}s: {rate:.0f} orders/s")
 
-    def search_capacity(self, result: ModeRound) -> None:
-        """The highest checkout rate within the bound: from the sweep, then doubling past the
-        last rate that passed, then halving the gap to the first that did not."""
+    def search_capacity(self, kind: str, sweep: list[Run], probes: list[Run]
+                        ) -> tuple[float | None, float | None]:
+        """The highest rate within the bound: from the sweep, then doubling past the last rate
+        that passed, then halving the gap to the first that did not; and that first rate."""
         lo: float | None = None
         hi: float | None = None
-        for run in sorted(result.sweeps["checkout"], key=lambda r: r.load.rate):
+        for run in sorted(sweep, key=lambda r: r.load.rate):
             if not run.passed:
                 hi = run.load.rate
                 break
@@ -146,13 +159,13 @@ class Bench:
                 rate = float(round(((lo or 0) + hi) / 2))
                 if rate in (lo or 0, hi) or hi - (lo or 0) <= 0.05 * hi:
                     break
-            probe = self.run("checkout", rate, self.plan.duration_s)
-            result.probes.append(probe)
+            probe = self.run(kind, rate, self.plan.duration_s)
+            probes.append(probe)
             if probe.passed:
                 lo = rate
             else:
                 hi = rate
-        result.capacity, result.capacity_failed_at = lo, hi
+        return lo, hi
 
     def pipeline(self, result: ModeRound) -> None:
         """Created -> confirmed with no simulated delays, at a rate where orders do not queue."""

@@ -7,13 +7,19 @@ from collections import Counter
 from pathlib import Path
 
 from bench.httpload import percentile
-from bench.measure import LATENCY_BOUND_MS, ModeRound, Run
+from bench.measure import KINDS, LATENCY_BOUND_MS, ModeRound, Run
 from bench.stack import Proc
 
 MODES = {"telemetry_on": True, "telemetry_off": False}
 TARGET_RATE = 100.0  # the issue's targets are stated at 100 checkouts per second
 QUIET_LOAD = 0.5  # a 1-minute load average under this: nothing else was running
 NOISY_STEAL_PCT = 5.0  # steal over this: the virtual machine's host was busy
+# Whose CPU telemetry costs: the application's own processes, and the backends that ingest
+# what they send (natively the trace stand-in and Prometheus; in compose, Jaeger instead).
+APPLICATION = ("api", "worker")
+BACKENDS = ("jaeger", "prometheus")
+CHECKOUT_CPU_TARGET_MS = 8.0
+ORDER_CPU_TARGET_MS = 15.0
 
 
 def machine() -> dict:
@@ -50,8 +56,9 @@ def steal_pct(before: list[int], after: list[int]) -> float | None:
 def lab_settings(env: dict[str, str]) -> dict:
     """How the measured lab was sized (.env): what a reader needs to reproduce the figures."""
     return {"api_processes": int(env.get("API_WORKERS", "2")),
+            "worker_processes": int(env.get("WORKER_PROCESSES", "2")),
             "worker_pool": env.get("WORKER_POOL", "threads"),
-            "worker_concurrency": int(env.get("WORKER_CONCURRENCY", "16"))}
+            "worker_concurrency": int(env.get("WORKER_CONCURRENCY", "8"))}
 
 
 def _ms(value: float | None) -> float | None:
@@ -94,7 +101,7 @@ def load_summary(runs: list[Run]) -> dict:
 
 def mode_summary(rounds: list[ModeRound]) -> dict:
     summary: dict = {}
-    for kind in ("checkout", "browse"):
+    for kind in KINDS:
         by_rate: dict[float, list[Run]] = {}
         for rnd in rounds:
             for run in rnd.sweeps[kind]:
@@ -109,6 +116,11 @@ def mode_summary(rounds: list[ModeRound]) -> dict:
                     "errors": p.load.error_count, "within_bound": p.passed}
                    for r in rounds for p in r.probes],
     }
+    floors = [r.floor_capacity or 0.0 for r in rounds]
+    summary["empty_capacity"] = {
+        "rps": statistics.median(floors), "per_round": floors,
+        "first_failing_rate_per_round": [r.floor_failed_at for r in rounds],
+    }
     pipeline = [v for r in rounds for v in r.pipeline_ms]
     summary["pipeline"] = {
         "confirmed": len(pipeline),
@@ -120,6 +132,7 @@ def mode_summary(rounds: list[ModeRound]) -> dict:
                "drain_s": round(r.drain_s, 3),
                "orders_per_s": round(r.backlog_confirmed / r.drain_s, 1) if r.drain_s else 0.0,
                "lab_cpu_s": {k: round(v, 3) for k, v in sorted(r.drain_cpu_s.items())},
+               "orders": r.drain_cpu_orders,
                "lab_cpu_ms_per_order": round(1000 * sum(r.drain_cpu_s.values())
                                              / r.drain_cpu_orders, 2)
                if r.drain_cpu_orders else None}
@@ -159,8 +172,83 @@ def telemetry_cost(on: dict, off: dict, rate: float) -> dict:
     return cost
 
 
+def _split(cpu_s: dict[str, float], count: int | None) -> dict[str, float | None]:
+    """CPU ms per request (or order) of the application, the telemetry backends and the rest."""
+    if not count:
+        return {"application": None, "backends": None, "rest": None}
+    app = sum(v for k, v in cpu_s.items() if k in APPLICATION)
+    backends = sum(v for k, v in cpu_s.items() if k in BACKENDS)
+    rest = sum(cpu_s.values()) - app - backends
+    return {k: round(1000 * v / count, 2)
+            for k, v in (("application", app), ("backends", backends), ("rest", rest))}
+
+
+def _delta(on: dict, off: dict) -> dict[str, float | None]:
+    return {k: None if on[k] is None or off[k] is None else round(on[k] - off[k], 2) for k in on}
+
+
+def telemetry_split(on: dict, off: dict, rate: float) -> dict:
+    """What telemetry costs in CPU, the application's processes apart from the backends'
+    ingest: per checkout at `rate`, and per order the worker drains. `app_only_cost_pct` is
+    the throughput a CPU-bound lab would lose to the application's own telemetry, if the
+    backends ran elsewhere (as Jaeger does in compose)."""
+    result: dict = {}
+    pairs = {"checkout": (_at(on["checkout"], rate), _at(off["checkout"], rate))}
+    for name, (a, b) in pairs.items():
+        split_on = _split(a.get("lab_cpu_s", {}), a.get("ok"))
+        split_off = _split(b.get("lab_cpu_s", {}), b.get("ok"))
+        result[name] = {"on_ms": split_on, "off_ms": split_off, "cost_ms": _delta(split_on,
+                                                                                 split_off)}
+    orders_on, orders_off = (
+        [_split(d["lab_cpu_s"], d["orders"]) for d in mode["worker"]["per_round"]]
+        for mode in (on, off))
+    result["worker"] = {"on_ms": _median_split(orders_on), "off_ms": _median_split(orders_off)}
+    result["worker"]["cost_ms"] = _delta(result["worker"]["on_ms"], result["worker"]["off_ms"])
+    for figures in result.values():
+        total_off = _sum(figures["off_ms"])
+        app_on = _sum({k: v for k, v in figures["on_ms"].items() if k != "backends"})
+        figures["app_only_cost_pct"] = (round(100 * (1 - total_off / app_on), 1)
+                                        if total_off and app_on else None)
+    return result
+
+
+def _sum(split: dict[str, float | None]) -> float | None:
+    return None if any(v is None for v in split.values()) else sum(split.values())
+
+
+def _median_split(splits: list[dict]) -> dict[str, float | None]:
+    return {k: (round(statistics.median(vals), 2)
+                if (vals := [s[k] for s in splits if s[k] is not None]) else None)
+            for k in ("application", "backends", "rest")}
+
+
+def floor_ratios(on: dict, pgbench: dict | None, rate: float) -> dict:
+    """The checkout against its floors, telemetry on: the empty route through the same web
+    stack, and its SQL alone (pgbench). CPU: the lab's per checkout over the floor's per
+    request (PostgreSQL's alone per transaction, for pgbench); capacity: the checkout's over
+    the floor's (>= 1 would be a free checkout)."""
+    checkout, empty = _at(on["checkout"], rate), _at(on["empty"], rate)
+    cpu = checkout.get("lab_cpu_ms_per_request")
+    cap = on["checkout_capacity"]["rps"]
+    pg_cpu = (pgbench or {}).get("at_rate", {}).get("db_cpu_ms_per_transaction")
+    return {
+        "at_rate": rate,
+        "checkout_cpu_ms": cpu, "checkout_capacity_rps": cap,
+        "empty_route_cpu_ms": empty.get("lab_cpu_ms_per_request"),
+        "empty_route_capacity_rps": on["empty_capacity"]["rps"],
+        "pgbench_db_cpu_ms": pg_cpu,
+        "pgbench_capacity_tps": (pgbench or {}).get("capacity_tps"),
+        "cpu_vs_empty_route": _ratio(cpu, empty.get("lab_cpu_ms_per_request")),
+        "capacity_vs_empty_route": _ratio(cap, on["empty_capacity"]["rps"]),
+        "cpu_vs_sql_alone": _ratio(cpu, pg_cpu),
+        "capacity_vs_sql_alone": _ratio(cap, (pgbench or {}).get("capacity_tps")),
+    }
+
+
 def targets(on: dict, cost: dict, lab_up: dict | None) -> list[dict]:
     at100 = _at(on["checkout"], TARGET_RATE)
+    checkout_cpu = at100.get("lab_cpu_ms_per_request")
+    order_cpu = on["worker"]["lab_cpu_ms_per_order"]
     up_s = max(lab_up.values()) if lab_up else None
     rows = [
         ("checkout p95 <= 50 ms at 100 req/s, no errors",
@@ -173,6 +261,10 @@ def targets(on: dict, cost: dict, lab_up: dict | None) -> list[dict]:
          on["worker"]["orders_per_s"] >= 50),
         ("./lab up <= 30 s", None if up_s is None else round(up_s, 1),
          None if up_s is None else up_s <= 30),
+        (f"lab CPU per checkout <= {CHECKOUT_CPU_TARGET_MS:g} ms at 100 req/s", checkout_cpu,
+         checkout_cpu is not None and checkout_cpu <= CHECKOUT_CPU_TARGET_MS),
+        (f"lab CPU per order drained <= {ORDER_CPU_TARGET_MS:g} ms", order_cpu,
+         order_cpu is not None and order_cpu <= ORDER_CPU_TARGET_MS),
     ]
     return [{"target": t, "value": v, "met": None if v is None else met} for t, v, met in rows]
 
@@ -219,6 +311,37 @@ def _load_table(title: str, on: list[dict], off: list[dict]) -> list[str]:
     return lines
 
 
+def _floor_lines(floors: dict) -> list[str]:
+    pg, x = floors["pgbench"], floors["ratios"]
+    at = pg["at_rate"]
+    return [
+        f"Floor: the checkout's SQL alone (pgbench, {pg['statements']} statements and the "
+        f"commit, {pg['clients']} connections): at {_f(at['rate'], '.0f')}/s latency "
+        f"{_f(at['latency_avg_ms'], '.2f')} ms, PostgreSQL "
+        f"{_f(at['db_cpu_ms_per_transaction'], '.2f')} ms CPU per checkout; "
+        f"as fast as it goes {_f(pg['capacity_tps'], '.0f')}/s",
+        f"Checkout against its floors (telemetry on, {x['at_rate']:g}/s): CPU "
+        f"{_f(x['checkout_cpu_ms'], '.2f')} ms = x{_f(x['cpu_vs_empty_route'], '.2f')} the empty "
+        f"route's, x{_f(x['cpu_vs_sql_alone'], '.1f')} its SQL's alone; capacity "
+        f"{_f(x['checkout_capacity_rps'], '.0f')}/s = x{_f(x['capacity_vs_empty_route'], '.2f')} "
+        f"the empty route's, x{_f(x['capacity_vs_sql_alone'], '.2f')} its SQL's alone",
+    ]
+
+
+def _split_lines(split: dict) -> list[str]:
+    lines = ["Telemetry's CPU, the application (API, worker) apart from the backends' ingest "
+             "(natively the trace stand-in and Prometheus; Jaeger in compose), on - off:"]
+    for name, unit in (("checkout", "checkout"), ("worker", "order drained")):
+        c, on = split[name]["cost_ms"], split[name]["on_ms"]
+        lines.append(
+            f"  per {unit}: application +{_f(c['application'], '.2f')} ms, backends "
+            f"+{_f(c['backends'], '.2f')} ms, the rest {_f(c['rest'], '+.2f')} ms (on: "
+            f"{_f(on['application'], '.2f')} / {_f(on['backends'], '.2f')} / "
+            f"{_f(on['rest'], '.2f')}); the application's own telemetry alone would cost "
+            f"{_f(split[name]['app_only_cost_pct'])} % of throughput")
+    return lines
+
+
 def render(doc: dict) -> str:
     m, on, off, cost = (doc["machine"], doc["modes"]["telemetry_on"],
                         doc["modes"]["telemetry_off"], doc["telemetry_cost"])
@@ -226,8 +349,9 @@ def render(doc: dict) -> str:
     lines = [
         f"Record store benchmark, {doc['stack']} stack: {m['cpu_model']}, {m['cores']} cores, "
         f"{m['ram_gib']} GiB, {m['os']}",
-        f"API: {doc['lab']['api_processes']} process(es); worker: a "
-        f"{doc['lab']['worker_pool']} pool of {doc['lab']['worker_concurrency']}",
+        f"API: {doc['lab']['api_processes']} process(es); worker: "
+        f"{doc['lab']['worker_processes']} process(es), each a {doc['lab']['worker_pool']} "
+        f"pool of {doc['lab']['worker_concurrency']}",
         f"Load average before the run {doc['load_average_before']}"
         + ("" if doc["load_average_before"][0] < QUIET_LOAD else
            ": the machine was busy, so these figures are distorted"),
@@ -249,7 +373,16 @@ def render(doc: dict) -> str:
                      f"{', '.join(_f(x, '.0f') for x in c['per_round'])}; first failing "
                      f"{', '.join(_f(x, '.0f') for x in c['first_failing_rate_per_round'])})")
     lines += ["", *_load_table("Catalog: GET /products through the gateway", on["browse"],
-                               off["browse"]), ""]
+                               off["browse"]),
+              "", *_load_table(f"Floor: GET {doc['floors']['empty_route']}, an empty route "
+                               "through the same gateway and uvicorn processes (no span)",
+                               on["empty"], off["empty"])]
+    for name, mode in (("on", on), ("off", off)):
+        c = mode["empty_capacity"]
+        lines.append(f"  highest rate with p95 < {LATENCY_BOUND_MS:.0f} ms and no errors, "
+                     f"telemetry {name}: {_f(c['rps'], '.0f')}/s (per round "
+                     f"{', '.join(_f(x, '.0f') for x in c['per_round'])})")
+    lines += ["", *_floor_lines(doc["floors"]), ""]
     for name, mode in (("on", on), ("off", off)):
         p, w = mode["pipeline"], mode["worker"]
         lines.append(f"Telemetry {name:<3}: pipeline created -> confirmed (delays 0) p50 "
@@ -271,6 +404,7 @@ def render(doc: dict) -> str:
         f"Load generator CPU: {_f(min(gen, default=None))}-{_f(max(gen, default=None))} % "
         "of one core",
     ]
+    lines += _split_lines(doc["telemetry_cost_split"])
     sp = doc["spans"]
     lines.append(
         f"One span (OpenTelemetry Python SDK, here): {sp['create_end_us']:g} us of CPU to "

@@ -211,9 +211,11 @@ class Stack:
                 except OSError:
                     continue  # it exited meanwhile
                 fields = stat[stat.rindex(")") + 2:].split()
+                # Its own CPU and its reaped children's: a PostgreSQL backend that came and
+                # went between two snapshots (pgbench's connections) counts in its parent's.
                 table[int(entry.name)] = (stat[stat.index("(") + 1:stat.rindex(")")],
                                           int(fields[1]),
-                                          (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+                                          sum(map(int, fields[11:15])) / CLOCK_TICKS)
         found = []
         for pid, (command, _, cpu_s) in table.items():
             component = _component(pid, roots, table)

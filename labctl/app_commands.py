@@ -3,7 +3,7 @@
 `./lab` builds its argv from them; docker-compose.yml, the Dockerfile's CMD and the Kubernetes
 manifests must write them out literally (compose cannot import Python), and
 tests/static/test_compose.py proves that they equal these, up to the `{fields}` each run mode
-fills in (addresses, ports, the pool's size).
+fills in (addresses, ports, the worker's processes and pool size).
 """
 
 import re
@@ -15,6 +15,9 @@ API_COMMAND = (
     "--no-access-log", "--timeout-keep-alive", "75", "--timeout-graceful-shutdown", "5",
 )
 WORKER_COMMAND = (
+    # N Celery workers of one pool each (worker/processes.py): threads wait out the payment
+    # gateway and the mail server, processes give it more than the one core the GIL allows.
+    "python", "-m", "worker.processes", "--processes", "{processes}", "--",
     "celery", "--quiet", "-A", "worker.app", "worker", "--pool", "{pool}",
     "--concurrency", "{concurrency}", "--queues", "{queues}", "--hostname", "worker@%h",
     "--without-gossip", "--without-mingle", "--loglevel", "INFO",

@@ -42,8 +42,9 @@ def api_argv(cfg: LabConfig) -> list[str]:
 
 def worker_argv(cfg: LabConfig) -> list[str]:
     argv = app_commands.fill(
-        app_commands.WORKER_COMMAND, pool=cfg.env.get("WORKER_POOL", "threads"),
-        concurrency=cfg.env.get("WORKER_CONCURRENCY", "16"),
+        app_commands.WORKER_COMMAND, processes=cfg.env.get("WORKER_PROCESSES", "2"),
+        pool=cfg.env.get("WORKER_POOL", "threads"),
+        concurrency=cfg.env.get("WORKER_CONCURRENCY", "8"),
         queues=app_commands.queues(cfg.env.get("QUEUE_PREFIX", "")))
     return [_venv(cfg, argv[0]), *argv[1:]]
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,6 +54,14 @@ def get_sessionmaker() -> sessionmaker[Session]:
 def session_scope() -> Iterator[Session]:
     with get_sessionmaker()() as session, session.begin():
         yield session
+
+
+@contextmanager
+def autocommit() -> Iterator[Connection]:
+    """A connection of the pool on which each statement is its own transaction: no BEGIN and
+    COMMIT round trips around a statement that is atomic by itself."""
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
 
 
 @contextmanager

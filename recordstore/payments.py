@@ -4,12 +4,13 @@ returns the first answer, so a retried or redelivered task never charges twice."
 import random
 import time
 import uuid
+from dataclasses import dataclass
 
-from sqlalchemy import select, text
+from sqlalchemy import Connection, text
 
 from recordstore.config import Settings
-from recordstore.db import session_scope
-from recordstore.models import Payment, PaymentStatus
+from recordstore.db import autocommit
+from recordstore.models import PaymentStatus
 from recordstore.telemetry import tracer
 
 # As SQL: SQLAlchemy caches no ON CONFLICT built as an expression (it would compile it again
@@ -18,26 +19,44 @@ RECORD_PAYMENT = text("""
 INSERT INTO payments (order_id, amount_cents, method, status, reference, decline_reason)
 VALUES (:order_id, :amount_cents, :method, :status, :reference, :decline_reason)
 ON CONFLICT (order_id) DO NOTHING
-RETURNING *
+RETURNING status, decline_reason
 """)
+RECORDED_PAYMENT = text("SELECT status, decline_reason FROM payments WHERE order_id = :order_id")
+
+
+@dataclass(frozen=True)
+class PaymentAnswer:
+    """The gateway's answer for one order, as its ledger keeps it."""
+
+    status: str
+    decline_reason: str | None = None
 
 
 def jittered_ms(base_ms: int, jitter: float, rng: random.Random) -> float:
     return max(0.0, base_ms * (1 + rng.uniform(-jitter, jitter)))
 
 
+def recorded_payment(conn: Connection, order_id: int) -> PaymentAnswer | None:
+    row = conn.execute(RECORDED_PAYMENT, {"order_id": order_id}).first()
+    return None if row is None else PaymentAnswer(row.status, row.decline_reason)
+
+
 def authorize_payment(order_id: int, amount_cents: int, method: str, settings: Settings,
-                      rng: random.Random | None = None) -> Payment:
+                      rng: random.Random | None = None,
+                      recorded: PaymentAnswer | None = None, looked_up: bool = False,
+                      ) -> PaymentAnswer:
+    """The ledger's answer for the order, asking the gateway only when there is none yet.
+    `looked_up`: the caller has read the ledger already (`recorded` is what it found)."""
     rng = rng or random.Random()
     with tracer.start_as_current_span("authorize_payment") as span:
         span.set_attributes({"order_id": order_id, "payment.method": method,
                              "payment.amount_cents": amount_cents})
-        with session_scope() as session:
-            existing = session.scalar(select(Payment).where(Payment.order_id == order_id))
-        if existing is not None:
-            span.set_attribute("payment.replayed", True)
-            span.set_attribute("payment.status", existing.status)
-            return existing
+        if not looked_up:
+            with autocommit() as conn:
+                recorded = recorded_payment(conn, order_id)
+        if recorded is not None:
+            span.set_attributes({"payment.replayed": True, "payment.status": recorded.status})
+            return recorded
         time.sleep(jittered_ms(settings.payment_latency_ms, settings.latency_jitter, rng) / 1000)
         declined = rng.random() < settings.payment_failure_rate
         values = {
@@ -46,9 +65,10 @@ def authorize_payment(order_id: int, amount_cents: int, method: str, settings: S
             "reference": f"pay_{uuid.uuid4().hex[:20]}",
             "decline_reason": "card declined by issuer (simulated)" if declined else None,
         }
-        with session_scope() as session:
+        with autocommit() as conn:
+            row = conn.execute(RECORD_PAYMENT, values).first()
             # A concurrent delivery may have written first: its answer is the answer.
-            payment = session.scalar(select(Payment).from_statement(RECORD_PAYMENT), values) or (
-                session.scalar(select(Payment).where(Payment.order_id == order_id)))
+            payment = (PaymentAnswer(row.status, row.decline_reason) if row is not None
+                       else recorded_payment(conn, order_id))
         span.set_attribute("payment.status", payment.status)
         return payment

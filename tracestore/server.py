@@ -74,13 +74,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _OtlpHandler(_Handler):
+    # Keep-alive: an exporter sends its batches down one connection, not one connection each.
+    protocol_version = "HTTP/1.1"
+
     def do_POST(self) -> None:
         try:
             content_type = self._check_headers()
             self.server.store.add(decode_spans(self._read_body(), content_type))
         except _HttpError as exc:
+            self.close_connection = True  # the body may be unread: the stream is out of step
             self._error(exc.status, str(exc))
         except (ValueError, zlib.error) as exc:
+            self.close_connection = True
             self._error(400, f"bad OTLP body: {exc}")
         else:
             # An empty ExportTraceServiceResponse serialises to zero bytes.

@@ -71,7 +71,29 @@ class Query:
     limit: int  # <= 0: no limit
 
 
-def decode_spans(body: bytes, content_type: str) -> list[tuple[str, Span]]:
+@dataclass(slots=True)
+class Received:
+    """A span as it arrived: the protobuf message, converted to Jaeger's model on first read.
+    Ingest does only what the index needs (ids, service, operation, start), so that what the
+    lab's processes export costs the stand-in little CPU."""
+
+    span_id: str
+    operation: str
+    start_us: int
+    raw: OtlpSpan
+    process: Process
+    scope_tags: tuple[Tag, ...]
+    _converted: Span | None = None
+
+    @property
+    def span(self) -> Span:
+        if self._converted is None:
+            self._converted = _span(self.raw, self.process, self.scope_tags)
+            self.raw = None  # the converted span replaces it
+        return self._converted
+
+
+def decode_spans(body: bytes, content_type: str) -> list[tuple[str, Received]]:
     """Parse an OTLP/HTTP export body into (trace id, span) pairs; ValueError if it is malformed."""
     request = ExportTraceServiceRequest()
     try:
@@ -89,9 +111,19 @@ def decode_spans(body: bytes, content_type: str) -> list[tuple[str, Span]]:
     for resource_spans in request.resource_spans:
         process = _process(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
-            scope_tags = _scope_tags(scope_spans.scope)
-            spans.extend(_span(span, process, scope_tags) for span in scope_spans.spans)
+            scope_tags = tuple(_scope_tags(scope_spans.scope))
+            spans.extend(_received(span, process, scope_tags) for span in scope_spans.spans)
     return spans
+
+
+def _received(span: OtlpSpan, process: Process, scope_tags: tuple[Tag, ...]
+              ) -> tuple[str, Received]:
+    trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_span_id
+    if (len(trace_id) != 16 or not any(trace_id) or len(span_id) != 8
+            or len(parent_id) not in (0, 8)):
+        raise ValueError("a span needs a 16-byte trace id and 8-byte span ids")
+    return trace_id.hex(), Received(span_id.hex(), span.name, span.start_time_unix_nano // 1000,
+                                    span, process, scope_tags)
 
 
 def _hex_ids_to_base64(node: Any) -> None:
@@ -152,14 +184,7 @@ def _scope_tags(scope: InstrumentationScope) -> list[Tag]:
     return tags
 
 
-def _span(span: OtlpSpan, process: Process, scope_tags: list[Tag]) -> tuple[str, Span]:
-    if (
-        len(span.trace_id) != 16
-        or not any(span.trace_id)
-        or len(span.span_id) != 8
-        or len(span.parent_span_id) not in (0, 8)
-    ):
-        raise ValueError("a span needs a 16-byte trace id and 8-byte span ids")
+def _span(span: OtlpSpan, process: Process, scope_tags: tuple[Tag, ...]) -> Span:
     trace_id = span.trace_id.hex()
     references = []
     if any(span.parent_span_id):
@@ -189,7 +214,7 @@ def _span(span: OtlpSpan, process: Process, scope_tags: list[Tag]) -> tuple[str,
         logs=logs,
         process=process,
     )
-    return trace_id, converted
+    return converted
 
 
 def _log_fields(event: OtlpSpan.Event) -> tuple[Tag, ...]:
@@ -268,9 +293,9 @@ def _trace_json(trace_id: str, spans: Iterable[Span]) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class _Trace:
-    spans: dict[str, Span] = field(default_factory=dict)
+    spans: dict[str, Received] = field(default_factory=dict)
     keys: frozenset[tuple[str, str]] = frozenset()  # (service, operation) pairs in the index
-    start_us: int = 0  # earliest span start: searches list newest first
+    start_us: int | None = None  # earliest span start: searches list newest first
 
 
 class TraceStore:
@@ -284,18 +309,24 @@ class TraceStore:
         self._traces: OrderedDict[str, _Trace] = OrderedDict()
         self._index: dict[str, dict[str, set[str]]] = {}  # service -> operation -> trace ids
 
-    def add(self, spans: Iterable[tuple[str, Span]]) -> None:
-        by_trace: dict[str, list[Span]] = {}
+    def add(self, spans: Iterable[tuple[str, Received]]) -> None:
+        by_trace: dict[str, list[Received]] = {}
         for trace_id, span in spans:
             by_trace.setdefault(trace_id, []).append(span)
         with self._lock:
             for trace_id, new_spans in by_trace.items():
                 trace = self._traces.setdefault(trace_id, _Trace())
                 self._traces.move_to_end(trace_id)
+                replaced = any(span.span_id in trace.spans for span in new_spans)
                 trace.spans.update((span.span_id, span) for span in new_spans)
-                trace.start_us = min(span.start_us for span in trace.spans.values())
-                keys = {(span.process.service, span.operation) for span in trace.spans.values()}
-                self._reindex(trace_id, trace, frozenset(keys))
+                # Only what this batch adds, unless it replaced a span (a re-sent export).
+                fresh = trace.spans.values() if replaced else new_spans
+                starts = [span.start_us for span in fresh]
+                if trace.start_us is not None and not replaced:
+                    starts.append(trace.start_us)
+                trace.start_us = min(starts)
+                keys = {(span.process.service, span.operation) for span in fresh}
+                self._reindex(trace_id, trace, frozenset(keys if replaced else keys | trace.keys))
             while len(self._traces) > self._max_traces:
                 trace_id, trace = self._traces.popitem(last=False)
                 self._reindex(trace_id, trace, frozenset())
@@ -324,7 +355,7 @@ class TraceStore:
         """One trace in Jaeger's JSON model, by lowercase 32-char hex id."""
         with self._lock:
             trace = self._traces.get(trace_id)
-            spans = None if trace is None else list(trace.spans.values())
+            spans = None if trace is None else [r.span for r in trace.spans.values()]
         return None if spans is None else _trace_json(trace_id, spans)
 
     def find(self, query: Query) -> list[dict[str, Any]]:
@@ -338,10 +369,10 @@ class TraceStore:
             hits = []
             for trace_id in candidates:
                 trace = self._traces[trace_id]
-                if any(_matches(span, query) for span in trace.spans.values()):
+                if any(_matches(r.span, query) for r in trace.spans.values()):
                     hits.append((trace.start_us, trace_id))
             hits.sort(reverse=True)
             if query.limit > 0:
                 hits = hits[: query.limit]
-            found = [(tid, list(self._traces[tid].spans.values())) for _, tid in hits]
+            found = [(tid, [r.span for r in self._traces[tid].spans.values()]) for _, tid in hits]
         return [_trace_json(trace_id, spans) for trace_id, spans in found]

@@ -27,6 +27,8 @@ app = celery_app
 # (JSON only), and in compose the worker runs as a non-root user anyway.
 warnings.filterwarnings("ignore", category=SecurityWarning)
 log = structlog.get_logger("worker")
+# Set by worker.processes in the workers it forks: /metrics is the parent's, not theirs.
+PARENT_ENV = "WORKER_PROCESSES_PARENT"
 _telemetry_pid: int | None = None
 
 
@@ -46,15 +48,20 @@ def _setup_logging(**_):
     configure_logging(s.log_format, s.log_level, s.log_file)
 
 
-@signals.worker_init.connect
-def _worker_init(sender=None, **_):
-    # One /metrics for every pool process: they all write to PROMETHEUS_MULTIPROC_DIR. With
-    # metrics off it answers empty: it is also the worker's health check.
+def serve_metrics() -> None:
+    """One /metrics for every process: they all write to PROMETHEUS_MULTIPROC_DIR. With
+    metrics off it answers empty: it is also the worker's health check."""
     registry = CollectorRegistry()
     if get_settings().metrics_enabled:
         multiprocess.MultiProcessCollector(registry)
     start_http_server(get_settings().worker_metrics_port, addr="127.0.0.1"
                       if os.environ.get("LAB_HOME") else "0.0.0.0", registry=registry)
+
+
+@signals.worker_init.connect
+def _worker_init(sender=None, **_):
+    if not os.environ.get(PARENT_ENV):  # several workers: worker.processes serves /metrics
+        serve_metrics()
     with app.connection_for_write() as conn:
         app.recordstore_queues.dead_letter.bind(conn.default_channel).declare()
     initialise_worker_series()

@@ -43,7 +43,27 @@ def test_a_quick_benchmark_writes_sane_figures(lab, tmp_path):
         assert figures["checkout_capacity"]["rps"] >= 0
     cost = doc["telemetry_cost"]
     assert cost["checkout_p95_ratio"] > 0 and cost["worker_throughput_ratio"] > 0, cost
-    assert {t["target"] for t in doc["targets"]} and len(doc["targets"]) == 5
+    assert {t["target"] for t in doc["targets"]} and len(doc["targets"]) == 7
+    # The floors, in the same run: the empty route swept like the checkout, and its SQL alone.
+    for mode in ("telemetry_on", "telemetry_off"):
+        assert all(row["ok"] > 0 for row in doc["modes"][mode]["empty"]), doc["modes"][mode]
+        assert doc["modes"][mode]["empty_capacity"]["rps"] >= 0
+    pgbench = doc["floors"]["pgbench"]
+    assert pgbench["at_rate"]["transactions"] > 0 and pgbench["capacity_tps"] > 0, pgbench
+    assert pgbench["at_rate"]["db_cpu_ms_per_transaction"] > 0, pgbench
+    ratios = doc["floors"]["ratios"]
+    assert ratios["cpu_vs_empty_route"] > 0 and ratios["cpu_vs_sql_alone"] > 0, ratios
+    # The checkout does more than its own SQL: more CPU than PostgreSQL alone spends on it.
+    assert ratios["checkout_cpu_ms"] > ratios["pgbench_db_cpu_ms"], ratios
+    # Telemetry's CPU, the application apart from the backends: every share a figure.
+    split = doc["telemetry_cost_split"]
+    for name in ("checkout", "worker"):
+        for side in ("on_ms", "off_ms"):
+            shares = split[name][side]
+            assert shares["application"] > 0 and shares["backends"] >= 0, (name, side, shares)
+        assert split[name]["cost_ms"]["application"] is not None, split
+    # With telemetry off, nothing is sent: the backends ingest (almost) nothing per request.
+    assert split["checkout"]["off_ms"]["backends"] < split["checkout"]["on_ms"]["backends"] + 1
     memory = doc["memory"]["after_load"]
     assert memory["total_pss_mib"] > 0
     assert {"api", "worker", "db", "rabbitmq", "gateway", "prometheus"} <= set(

@@ -37,7 +37,7 @@ def private_worker(lab, tmp_path):
     returning (celery app that publishes to it, its log, its metrics port, its metrics dir)."""
     started = []
 
-    def start(pool: str = "threads", concurrency: int = 2, **settings: str):
+    def start(pool: str = "threads", concurrency: int = 2, processes: int = 1, **settings: str):
         prefix = f"t{uuid.uuid4().hex[:6]}-"
         metrics_dir = tmp_path / f"metrics-{prefix}"
         metrics_dir.mkdir()
@@ -47,7 +47,8 @@ def private_worker(lab, tmp_path):
                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
                "OTEL_SERVICE_NAME": "kodekloud-record-store-worker", **settings}
         log = tmp_path / f"worker-{prefix}.log"
-        argv = app_commands.fill(WORKER_COMMAND, pool=pool, concurrency=str(concurrency),
+        argv = app_commands.fill(WORKER_COMMAND, processes=str(processes), pool=pool,
+                                 concurrency=str(concurrency),
                                  queues=app_commands.queues(prefix))
         argv[argv.index("--hostname") + 1] = f"{prefix}@%h"  # beside the stack's worker@%h
         pid = spawn([str(lab.venv_bin / argv[0]), *argv[1:]], env, log,

@@ -383,8 +383,8 @@ def test_the_api_and_the_worker_run_the_one_command_line_everywhere(services):
     Kubernetes manifests write it out literally, and native mode builds its argv from it. Only
     the fields differ, as each mode fills them in."""
     api = {"host": "0.0.0.0", "port": "8081", "workers": ENV["API_WORKERS"]}
-    worker = {"pool": ENV["WORKER_POOL"], "concurrency": ENV["WORKER_CONCURRENCY"],
-              "queues": app_commands.queues()}
+    worker = {"processes": ENV["WORKER_PROCESSES"], "pool": ENV["WORKER_POOL"],
+              "concurrency": ENV["WORKER_CONCURRENCY"], "queues": app_commands.queues()}
     assert app_commands.fields_of(API_COMMAND, services["api"]["command"]) == api
     assert app_commands.fields_of(WORKER_COMMAND, services["worker"]["command"]) == worker
     dockerfile = re.sub(r"\\\n\s*", "", (ROOT / "Dockerfile").read_text())  # continued lines
@@ -393,7 +393,8 @@ def test_the_api_and_the_worker_run_the_one_command_line_everywhere(services):
     assert app_commands.fields_of(API_COMMAND, json.loads(cmd.group(1))) == api
     # The base's placeholders, replaced from .env by kustomize (deploy/k8s/base/env-replacements).
     placeholders = {"api": (API_COMMAND, {**api, "workers": "API_WORKERS"}),
-                    "worker": (WORKER_COMMAND, {**worker, "pool": "WORKER_POOL",
+                    "worker": (WORKER_COMMAND, {**worker, "processes": "WORKER_PROCESSES",
+                                                "pool": "WORKER_POOL",
                                                 "concurrency": "WORKER_CONCURRENCY"})}
     for name, (command, fields) in placeholders.items():
         manifest = yaml.safe_load_all((ROOT / "deploy/k8s/base" / f"{name}.yaml").read_text())
@@ -405,7 +406,8 @@ def test_the_api_and_the_worker_run_the_one_command_line_everywhere(services):
     assert app_commands.fields_of(API_COMMAND, ["uvicorn", *native_api[1:]]) == {
         **api, "host": "127.0.0.1", "port": "18081"}
     native_worker = components.worker_argv(cfg)
-    assert app_commands.fields_of(WORKER_COMMAND, ["celery", *native_worker[1:]]) == {
+    assert native_worker[0] == str(cfg.venv_bin / "python")
+    assert app_commands.fields_of(WORKER_COMMAND, ["python", *native_worker[1:]]) == {
         **worker, "queues": "t-orders,t-emails"}
 
 

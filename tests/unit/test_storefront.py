@@ -90,7 +90,7 @@ def test_the_trace_store_reads_what_the_browser_exporter_sends():
     }]}
     decoded = decode_spans(json.dumps(document).encode(), JSON)
     assert {t for t, _ in decoded} == {trace_id}
-    spans = {s.span_id: s for _, s in decoded}
+    spans = {s.span_id: s.span for _, s in decoded}
     buy, fetch = spans[root], spans[child]
     assert buy.references == () and buy.process.service == "kodekloud-record-store-web"
     assert ("quantity", "int64", 2) in buy.tags
