@@ -202,7 +202,9 @@ def the_slowest_checkout_opens_its_trace(lab, page: Page, trace_id: str) -> None
         return {e["labels"].get("trace_id")
                 for e in prometheus.exemplars(CHECKOUT_HISTOGRAM, now - 900, now)}
 
-    wait_for(lambda: trace_id in exemplar_traces(), 30, f"an exemplar naming {trace_id}")
+    # This purchase's checkout makes one, but the parallel tests' checkouts may take its
+    # bucket's place before Prometheus scrapes it: any checkout exemplar will do.
+    wait_for(exemplar_traces, 30, f"a checkout exemplar (this purchase's trace: {trace_id})")
     page.get_by_role("link", name="The slowest checkout in the last 15 min").first.click()
     shown = page.locator("#slowest-trace-id")
     expect(shown).to_have_text(re.compile(r"^[0-9a-f]{32}$"))
