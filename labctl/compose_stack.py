@@ -95,7 +95,17 @@ class ComposeStack:
         return json.loads(r.stdout)[0] if r.returncode == 0 else None
 
     def logs(self, service: str, lines: int = LOG_LINES) -> str:
-        return self.run("logs", "--no-color", "--tail", str(lines), service, check=False).stdout
+        """The container's last log lines, from the engine: every run of a restarting container
+        (docker-compose 1.29's `logs` can answer nothing between two runs). Polled for up to
+        5 s while the log is still empty."""
+        deadline = time.monotonic() + 5
+        while True:
+            info = self.container(service)
+            r = self.docker("logs", "--tail", str(lines), info["Id"]) if info else None
+            text = (r.stdout + r.stderr) if r is not None else ""
+            if text.strip() or time.monotonic() >= deadline:
+                return text
+            time.sleep(0.5)
 
     def state(self, service: str, one_shot: bool) -> tuple[str, str]:
         """(ready | waiting | failed, what was seen) for one service's container."""
