@@ -11,7 +11,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recordstore import correlation
 from recordstore.checkout import InsufficientStock, ProductNotFound
-from recordstore.db import is_outage
+from recordstore.config import get_settings
+from recordstore.db import DatabaseProblem, classify, first_line
+from recordstore.metrics import DATABASE_ERRORS
 
 log = structlog.get_logger("api.errors")
 
@@ -41,6 +43,38 @@ def dependency_down(name: str) -> JSONResponse:
     )
 
 
+def database_problem(problem: DatabaseProblem, exc: BaseException) -> JSONResponse:
+    """The answer to a database error: each problem its own status, code and detail, the same
+    words /health uses for the database's state."""
+    s = get_settings()
+    if problem is DatabaseProblem.UNAVAILABLE:
+        return dependency_down("database")
+    if problem is DatabaseProblem.BUSY:
+        return error_response(
+            503, problem, f"the database is up but no connection was free within "
+            f"{s.db_connect_timeout_s} s: every connection is in use", headers={"Retry-After": "2"})
+    if problem is DatabaseProblem.TIMEOUT:
+        limit = ("its lock timeout" if getattr(exc.orig, "sqlstate", "") == "55P03"  # type: ignore[union-attr]
+                 else f"the {s.db_statement_timeout_ms} ms statement timeout")
+        return error_response(
+            504, problem, f"a database statement ran past {limit} and was cancelled: the "
+            "database is up, the query is slow")
+    return error_response(
+        503, problem, "the transaction conflicted with a concurrent one (deadlock or "
+        "serialization failure) and was rolled back, nothing saved: retry",
+        headers={"Retry-After": "1"})
+
+
+def record_database_problem(request: Request, problem: DatabaseProblem,
+                            exc: BaseException) -> None:
+    """The log event, the metric and the request's span status: all name the same problem."""
+    DATABASE_ERRORS.labels(reason=problem.reason).inc()
+    log.error(problem.value, error=first_line(exc))
+    # The server span's status is set by its instrumentation as the answer starts (an error
+    # without a description); the middleware puts this one back after it.
+    request.state.span_status = f"{problem.value}: {first_line(exc)}"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def validation(_: Request, exc: RequestValidationError):
@@ -64,15 +98,13 @@ def install(app: FastAPI) -> None:
     async def no_stock(_: Request, exc: InsufficientStock):
         return error_response(409, "insufficient_stock", str(exc))
 
-    async def database(_: Request, exc: DBAPIError | PoolTimeout):
-        if not is_outage(exc):
+    async def database(request: Request, exc: DBAPIError | PoolTimeout):
+        problem = classify(exc)
+        if problem is None:
             log.exception("database_error")
             return error_response(500, "internal_error", "unexpected database error")
-        if isinstance(exc, PoolTimeout):
-            log.error("database_pool_exhausted", error=str(exc).splitlines()[0])
-        else:
-            log.error("database_unavailable", error=str(exc.orig).splitlines()[0])
-        return dependency_down("database")
+        record_database_problem(request, problem, exc)
+        return database_problem(problem, exc)
 
     app.add_exception_handler(DBAPIError, database)
     app.add_exception_handler(PoolTimeout, database)

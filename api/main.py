@@ -44,7 +44,7 @@ def create_app() -> FastAPI:
     errors.install(app)
     for module in (health, products, checkout, orders, admin):
         app.include_router(module.router)
-    http_metrics.instrument(app, settings.metrics_enabled)
+    http_metrics.instrument(app, settings.metrics_enabled, settings.order_final_within_s)
     initialise_api_series()
     if provider is not None:
         # No spans of their own for the ASGI receive and send events: two or three per request

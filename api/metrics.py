@@ -25,6 +25,8 @@ from prometheus_client.samples import Exemplar, Sample
 from prometheus_client.utils import floatToGoString
 from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
+from recordstore.open_orders import OpenOrdersCollector
+
 LATENCY_NAME = "http_request_duration_seconds"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10)
 LATENCY = Histogram(
@@ -150,7 +152,7 @@ def _latency_observer(shared: SharedExemplars | None):
     return observe
 
 
-def instrument(app: FastAPI, enabled: bool = True) -> None:
+def instrument(app: FastAPI, enabled: bool = True, order_final_within_s: float = 300) -> None:
     """Count and time every request. Disabled (METRICS_ENABLED=false, to measure what metrics
     cost), requests pass uninstrumented and /metrics answers empty, so health checks still pass."""
     directory = multiprocess_dir()
@@ -165,6 +167,8 @@ def instrument(app: FastAPI, enabled: bool = True) -> None:
             registry.register(_MultiProcessWithExemplars(directory))
     else:
         registry = REGISTRY
+    if enabled:
+        registry.register(OpenOrdersCollector(order_final_within_s))
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics(request: Request) -> Response:

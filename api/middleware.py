@@ -5,6 +5,7 @@ import time
 
 import structlog
 from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,8 +30,9 @@ class CorrelationIdMiddleware:
             return
         cid = incoming or correlation.new_id()
         structlog.contextvars.bind_contextvars(correlation_id=cid)
-        span_ctx = trace.get_current_span().get_span_context()
-        trace.get_current_span().set_attribute(correlation.ATTRIBUTE, cid)
+        server_span = trace.get_current_span()
+        span_ctx = server_span.get_span_context()
+        server_span.set_attribute(correlation.ATTRIBUTE, cid)
         status = 500
         started = time.perf_counter()
 
@@ -47,6 +49,11 @@ class CorrelationIdMiddleware:
                         f"{int(span_ctx.trace_flags):02x}"
                     )
             await send(message)
+            if message["type"] == "http.response.start" and (
+                    description := scope.get("state", {}).get("span_status")):
+                # After the instrumentation's own status (ERROR, no description) for a 5xx: the
+                # error handler's words for what happened (api.errors).
+                server_span.set_status(Status(StatusCode.ERROR, description))
 
         try:
             await self.app(scope, receive, send_with_ids)

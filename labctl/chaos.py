@@ -47,6 +47,7 @@ def parse_assignments(pairs: list[str]) -> dict[str, float]:
 def render(view: dict) -> str:
     lines = ["Faults switched on:" if view["active"] else "No fault is switched on."]
     lines += [f"  {name} = {value:g}" for name, value in sorted(view["active"].items())]
+    lines += [f"Note: {note}" for note in view.get("notes", [])]
     lines.append("Available (./lab chaos set NAME=VALUE ..., ./lab chaos reset):")
     lines += [f"  {name:<22} {f['description']} ({f['min']:g}..{f['max']:g})"
               for name, f in view["available"].items()]

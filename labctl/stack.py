@@ -177,6 +177,8 @@ def isolated_environment(home: Path) -> dict[str, str]:
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "OUTBOX_RELAY_INTERVAL_S": "0.5",
         "OUTBOX_RELAY_GRACE_S": "1",
+        # Orders left unfinished are overdue (OrdersNotFinal) in seconds, not minutes.
+        "ORDER_FINAL_WITHIN_S": "15",
     })
     return env
 

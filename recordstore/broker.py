@@ -63,6 +63,9 @@ def create_celery(settings: Settings | None = None) -> Celery:
         # Redelivery instead of loss: ack after the task ran, requeue if the worker dies.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # A task that fails is rejected to the dead-letter queue, not acked and forgotten: the
+        # tasks dead-letter what they cannot finish themselves, and this catches the rest.
+        task_acks_on_failure_or_timeout=False,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=True,

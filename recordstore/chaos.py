@@ -34,7 +34,9 @@ FAULTS = {
                                 "payment_latency_ms"),
     "email_failure_rate": Fault("share of emails the mail server refuses", 0, 1,
                                 "email_failure_rate"),
-    "slow_query_ms": Fault("extra time the catalog query spends in PostgreSQL", 0, 30_000),
+    "slow_query_ms": Fault("extra time each catalog statement spends in PostgreSQL; at or past "
+                           "DB_STATEMENT_TIMEOUT_MS it is cancelled (504 database_timeout)",
+                           0, 30_000),
     "db_pool_exhaustion": Fault("1: the API's database connections are all held busy", 0, 1),
     "cpu_burn_ms": Fault("CPU each checkout spends scoring fraud risk, in one function", 0, 2000),
 }
@@ -43,6 +45,16 @@ CACHE_S = 1.0
 
 class ChaosError(ValueError):
     pass
+
+
+def notes(active: dict[str, float], settings: Settings) -> list[str]:
+    """What the active faults will show, where it is not what their names suggest."""
+    slow, limit = active.get("slow_query_ms", 0), settings.db_statement_timeout_ms
+    if slow >= limit:
+        return [f"slow_query_ms={slow:g} is at or past the statement timeout ({limit} ms): "
+                f"PostgreSQL cancels the catalog query after {limit} ms and the API answers "
+                "504 database_timeout; the database stays up. Below it the query is only slow."]
+    return []
 
 
 def validate(changes: dict[str, float]) -> dict[str, float]:

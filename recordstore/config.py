@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     task_retry_backoff_max_s: float = Field(default=10.0, ge=0)
     outbox_relay_interval_s: float = Field(default=2.0, gt=0)
     outbox_relay_grace_s: float = Field(default=3.0, ge=0)
+    # An order not confirmed or failed this long after checkout is overdue (OrdersNotFinal).
+    order_final_within_s: int = Field(default=300, ge=1)
 
     # Guards the admin endpoint (runtime fault toggles). A local lab's token, set in .env.
     admin_token: str = Field(default="change-me-lab-admin", min_length=8)

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from functools import lru_cache
 
 from sqlalchemy import Connection, Engine, create_engine
@@ -70,9 +71,59 @@ def control_session() -> Iterator[Session]:
         yield session
 
 
+class DatabaseProblem(StrEnum):
+    """What went wrong with the database, as the API's error code names it. One rule for the
+    API (status, body, metrics, span, log) and the worker (wait, retry or dead-letter)."""
+
+    UNAVAILABLE = "database_unavailable"  # down or unreachable: an outage
+    BUSY = "database_busy"  # up, but no connection free in time (pool or server slots)
+    TIMEOUT = "database_timeout"  # a statement ran past its statement or lock timeout
+    CONFLICT = "database_conflict"  # a deadlock or serialization failure: worth a retry
+
+    @property
+    def reason(self) -> str:
+        """The metrics' `reason` label: the code without its prefix."""
+        return self.value.removeprefix("database_")
+
+
+# SQLSTATEs (PostgreSQL, Appendix A) that psycopg raises as OperationalError but that are not
+# an outage: the server is up and answered.
+_TIMEOUTS = {"57014", "55P03"}  # query_canceled (statement_timeout), lock_not_available
+_CONFLICTS = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+_BUSY = {"53300"}  # too_many_connections
+# Connection exceptions (class 08), the server shutting down or starting (57P01-57P03),
+# out of resources (53) or a system error (58): the database cannot serve anyone.
+_OUTAGE_CLASSES = ("08", "53", "57P", "58")
+
+
+def classify(exc: BaseException) -> DatabaseProblem | None:
+    """The problem a database error shows, or None for an error in a query (a bug, not a
+    state of the database)."""
+    if isinstance(exc, PoolTimeout):
+        return DatabaseProblem.BUSY
+    if not isinstance(exc, DBAPIError):
+        return None
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in _TIMEOUTS:
+        return DatabaseProblem.TIMEOUT
+    if sqlstate in _CONFLICTS:
+        return DatabaseProblem.CONFLICT
+    if sqlstate in _BUSY:
+        return DatabaseProblem.BUSY
+    if exc.connection_invalidated:
+        return DatabaseProblem.UNAVAILABLE
+    if isinstance(exc, OperationalError) and (sqlstate is None
+                                              or sqlstate.startswith(_OUTAGE_CLASSES)):
+        return DatabaseProblem.UNAVAILABLE
+    return None
+
+
 def is_outage(exc: BaseException) -> bool:
-    """True when the database cannot serve a request: down, unreachable, or no connection of
-    the pool free in time. False for an error in a query, which is a bug, not an outage."""
-    if isinstance(exc, PoolTimeout | OperationalError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+    """True when the database cannot be reached at all: the worker waits such an outage out."""
+    return classify(exc) is DatabaseProblem.UNAVAILABLE
+
+
+def first_line(exc: BaseException) -> str:
+    """The driver's own message, first line: what the log line and the span say happened."""
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.splitlines()[0] if text else type(exc).__name__

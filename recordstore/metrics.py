@@ -4,10 +4,16 @@ exports no series for it (the API shows no empty worker histograms, and vice ver
 from prometheus_client import Counter, Histogram
 
 from recordstore.catalog import GENRES
+from recordstore.db import DatabaseProblem
 from recordstore.models import FailureCode, PaymentMethod
 
 CHECKOUTS = Counter(
     "recordstore_checkouts", "Checkout attempts at the API, by outcome.", ["outcome"]
+)
+DATABASE_ERRORS = Counter(
+    "recordstore_database_errors",
+    "Database errors the API and the worker met, by what happened (recordstore.db.classify).",
+    ["reason"],
 )
 ORDERS_CREATED = Counter(
     "recordstore_orders_created", "Orders accepted at checkout.", ["payment_method"]
@@ -50,14 +56,20 @@ ORDER_END_TO_END = Histogram(
 
 # The label values each counter can take, created at 0 on start-up: dashboards show 0, not
 # "No data", and every value an alert selects exists before the first failure.
-CHECKOUT_OUTCOMES = ("accepted", "product_not_found", "insufficient_stock", "database_unavailable",
-                     "internal_error")
+CHECKOUT_OUTCOMES = ("accepted", "product_not_found", "insufficient_stock",
+                     *(p.value for p in DatabaseProblem), "internal_error")
 TASK_NAMES = ("process_order", "send_order_confirmation")
 TASK_STATES = ("started", "succeeded", "failed", "retried", "dead_lettered")
 DEAD_LETTERED_REASON = "attempts_exhausted"
 
 
+def initialise_database_series() -> None:
+    for problem in DatabaseProblem:
+        DATABASE_ERRORS.labels(reason=problem.reason)
+
+
 def initialise_api_series() -> None:
+    initialise_database_series()
     for outcome in CHECKOUT_OUTCOMES:
         CHECKOUTS.labels(outcome=outcome)
     for method in PaymentMethod:
@@ -68,6 +80,7 @@ def initialise_api_series() -> None:
 
 
 def initialise_worker_series() -> None:
+    initialise_database_series()
     for task in TASK_NAMES:
         for state in TASK_STATES:
             TASKS.labels(task=task, state=state)

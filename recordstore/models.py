@@ -130,6 +130,12 @@ class Order(Base):
             "created_at",
             postgresql_where=text("enqueued_at IS NULL AND status = 'pending'"),
         ),
+        # The open-orders gauges (recordstore.open_orders): orders not final yet, by age.
+        Index(
+            "ix_orders_open",
+            "created_at",
+            postgresql_where=text("status IN ('pending', 'processing', 'paid')"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

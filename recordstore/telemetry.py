@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from recordstore import correlation
+from recordstore.db import classify, first_line
 
 tracer = trace.get_tracer("recordstore")
 
@@ -39,8 +40,12 @@ def configure_tracing() -> TracerProvider | None:
 
 
 def mark_error(span: trace.Span, exc: BaseException) -> None:
+    """The span in error, its description naming the problem (a database error by what
+    happened, as the API's error code and the log event name it)."""
     span.record_exception(exc)
-    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+    problem = classify(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{problem.value}: {first_line(exc)}" if problem
+                           else f"{type(exc).__name__}: {exc}"))
 
 
 def current_trace_id() -> str | None:

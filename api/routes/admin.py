@@ -24,6 +24,7 @@ Guarded = [Depends(require_token)]
 def _view(active: dict[str, float]) -> dict:
     # Every process (the API's, the worker's) rereads the faults at most this often.
     return {"active": active, "in_effect_within_s": chaos.CACHE_S,
+            "notes": chaos.notes(active, get_settings()),
             "available": {name: {"description": f.description, "min": f.minimum,
                                  "max": f.maximum} for name, f in chaos.FAULTS.items()}}
 

@@ -11,7 +11,7 @@ from recordstore.checkout import (
     place_order,
     score_fraud_risk,
 )
-from recordstore.db import is_outage, session_scope
+from recordstore.db import classify, session_scope
 from recordstore.metrics import CHECKOUTS, ORDER_PUBLISH_FAILURES, ORDERS_CREATED
 from recordstore.outbox import enqueued_marks, publish_order
 from recordstore.telemetry import current_trace_id, current_traceparent, tracer
@@ -25,7 +25,8 @@ def refused_outcome(exc: Exception) -> str:
     """The outcome a refused checkout is counted under: the one its error answer names."""
     if type(exc) in OUTCOMES:
         return OUTCOMES[type(exc)]
-    return "database_unavailable" if is_outage(exc) else "internal_error"
+    problem = classify(exc)
+    return problem.value if problem is not None else "internal_error"
 
 
 @router.post(

@@ -164,8 +164,10 @@ class Lab:
         """Holds when /health answers 200: the API reaches the database and the broker."""
         resp = http.get(f"{self.base}/health")
         if resp.status != 200:
-            down = (resp.json() or {}).get("down") or ["?"]
-            raise NotYet(f"/health answers {resp.status}: down: {', '.join(down)}")
+            checks = (resp.json() or {}).get("checks") or {}
+            failing = [f"{name} {c.get('status')}" for name, c in checks.items()
+                       if c.get("status") != "up"] or ["?"]
+            raise NotYet(f"/health answers {resp.status}: {', '.join(failing)}")
         return "/health answers 200"
 
     def purchase(self, timeout_s: float = 60.0, product_id: int = 1) -> str:

@@ -1,6 +1,7 @@
 """Issue 6's guarantees, on the native stack: outages give fast, honest errors; recovery needs
 no restart; no order is lost, charged twice or takes stock twice."""
 
+import json
 import os
 import signal
 import time
@@ -12,6 +13,7 @@ import pytest
 from labctl.components import BY_NAME
 from recordstore.db import session_scope
 from recordstore.models import Payment
+from scripts.labkit.jaeger import build_tree
 from tests.helpers import get_json, lab_command, metric_sum, wait_for, wait_for_order
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
@@ -63,13 +65,20 @@ def test_database_outage_fast_errors_and_recovery_without_restart(lab, gateway, 
     assert pids(lab) == before, "the API and the worker recovered without a restart"
 
 
-def test_an_exhausted_pool_answers_503_and_counts_the_refused_checkout(lab, gateway, chaos):
-    def refused() -> float:
-        exposition = httpx.get(lab.url("API_PORT", "/metrics"), timeout=10).text
-        return metric_sum(exposition, "recordstore_checkouts_total",
-                          outcome="database_unavailable")
+def api_metric(lab, name: str, **labels: str) -> float:
+    exposition = httpx.get(lab.url("API_PORT", "/metrics"), timeout=10).text
+    return metric_sum(exposition, name, **labels)
 
-    counted_before = refused()
+
+def api_log_events(lab, cid: str) -> list[dict]:
+    lines = (lab.logs / "api.log").read_text().splitlines()
+    return [json.loads(line) for line in lines if cid in line]
+
+
+def test_an_exhausted_pool_is_busy_not_down_in_the_answer_health_metrics_and_log(lab, gateway,
+                                                                                chaos):
+    counted_before = api_metric(lab, "recordstore_checkouts_total", outcome="database_busy")
+    errors_before = api_metric(lab, "recordstore_database_errors_total", reason="busy")
     chaos("db_pool_exhaustion=1")
     answers = []
 
@@ -79,13 +88,51 @@ def test_an_exhausted_pool_answers_503_and_counts_the_refused_checkout(lab, gate
         return resp.status_code == 503
 
     wait_for(refused_by_the_pool, 30, lambda: f"a checkout refused (answers: {answers})")
-    assert answers[-1][1] == "database_unavailable"
+    assert answers[-1][1] == "database_busy"
+    health = gateway.get("/health")
+    assert health.status_code == 503
+    assert health.json()["busy"] == ["database"] and health.json()["down"] == []
+    assert health.json()["checks"]["database"]["code"] == "database_busy"
     lab_command(lab, "chaos", "reset")
     # Every 503 the pool gave is a refused checkout on the dashboards (multiprocess /metrics).
-    assert refused() - counted_before == sum(status == 503 for status, _, _ in answers)
-    cid = answers[-1][2]
-    assert any("database_pool_exhausted" in line and cid in line
-               for line in (lab.logs / "api.log").read_text().splitlines())
+    refused = sum(status == 503 for status, _, _ in answers)
+    assert api_metric(lab, "recordstore_checkouts_total",
+                      outcome="database_busy") - counted_before == refused
+    assert api_metric(lab, "recordstore_database_errors_total",
+                      reason="busy") - errors_before >= refused
+    assert "database_busy" in [e["event"] for e in api_log_events(lab, answers[-1][2])]
+
+
+def test_a_statement_past_its_timeout_is_a_timeout_while_the_database_is_up(lab, gateway,
+                                                                           chaos):
+    """Issue 24's report: slow_query_ms past the statement timeout answered 503
+    database_unavailable while /health said the database was up."""
+    errors_before = api_metric(lab, "recordstore_database_errors_total", reason="timeout")
+    chaos(f"slow_query_ms={lab.env.get('DB_STATEMENT_TIMEOUT_MS', '5000')}")
+    cid = f"slow-{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    resp = gateway.get("/products", headers={"X-Correlation-ID": cid})
+    took = time.monotonic() - started
+    assert resp.status_code == 504, resp.text
+    body = resp.json()
+    assert body["error"] == "database_timeout" and "statement timeout" in body["detail"]
+    assert "unavailable" not in body["detail"]
+    assert 4 < took < 8, "cancelled at the statement timeout, neither sooner nor hanging"
+    health = gateway.get("/health")
+    assert health.status_code == 200 and health.json()["checks"]["database"]["status"] == "up"
+    assert api_metric(lab, "recordstore_database_errors_total",
+                      reason="timeout") == errors_before + 1
+    logged = [e for e in api_log_events(lab, cid) if e["event"] == "database_timeout"]
+    assert logged and "statement timeout" in logged[0]["error"]
+    # The request's trace says the same: its server span in error, named for the timeout.
+    trace_id = resp.headers["x-trace-id"]
+
+    def server_span():
+        found = httpx.get(lab.url("JAEGER_UI_PORT", f"/api/traces/{trace_id}"), timeout=10)
+        return build_tree(found.json()["data"][0]).roots[0] if found.status_code == 200 else None
+
+    span = wait_for(server_span, 15, "the catalog request's trace")
+    assert span.error and span.error_message.startswith("database_timeout: ")
 
 
 def test_worker_down_orders_queue_up_and_drain(lab, gateway):

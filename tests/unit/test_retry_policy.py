@@ -60,3 +60,30 @@ def test_backoff_doubles_then_the_third_attempt_is_dead_lettered(monkeypatch):
         assert task.retried_with["countdown"] == 10.0
     finally:
         get_settings.cache_clear()
+
+
+def test_timeouts_and_conflicts_are_retried_to_the_limit_busy_is_waited_out_a_bug_dead_lettered(
+        monkeypatch):
+    import psycopg.errors as pg
+
+    monkeypatch.setenv("TASK_MAX_ATTEMPTS", "3")
+    from recordstore.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        for orig in (pg.QueryCanceled("statement timeout"), pg.DeadlockDetected("deadlock")):
+            timeout = OperationalError("UPDATE", {}, orig)
+            with pytest.raises(Retry):
+                retry_or_dead_letter(FakeTask(1), 1, timeout)
+            with pytest.raises(Reject):
+                retry_or_dead_letter(FakeTask(2), 1, timeout)
+        busy = OperationalError("SELECT 1", {}, pg.TooManyConnections("too many clients"))
+        with pytest.raises(Retry):
+            retry_or_dead_letter(FakeTask(9), 1, busy)
+        # A bug or bad data: a retry would fail the same way; the message goes to the
+        # dead-letter queue at the first attempt, where an alert shows it.
+        with pytest.raises(Reject) as rejected:
+            retry_or_dead_letter(FakeTask(0), 1, ValueError("bug"))
+        assert rejected.value.requeue is False
+    finally:
+        get_settings.cache_clear()

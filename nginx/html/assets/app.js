@@ -204,6 +204,9 @@ const ERROR_TITLES = {
   api_unavailable: 'The checkout API is not answering',
   api_timeout: 'The checkout API is too slow to answer',
   database_unavailable: 'The store\'s database is down',
+  database_busy: 'The store\'s database is busy',
+  database_timeout: 'The store\'s database is too slow to answer',
+  database_conflict: 'Your order clashed with another one',
   broker_unavailable: 'The store\'s message broker is down',
   product_not_found: 'That album does not exist',
   not_found: 'Not found',
@@ -218,6 +221,12 @@ const ERROR_HINTS = {
     + 'or charged. Check it with ./lab status; start it with ./lab start api.',
   api_timeout: 'The gateway gave up waiting for the checkout API. Look for the slow step in the trace.',
   database_unavailable: 'The API is up, but PostgreSQL is not. Start it with ./lab start db.',
+  database_busy: 'PostgreSQL is up, but every connection of the API\'s pool is in use. Is a fault '
+    + 'holding them? ./lab chaos show.',
+  database_timeout: 'PostgreSQL is up, but a query ran past the statement timeout and was '
+    + 'cancelled. Find the slow SQL span in the trace; ./lab chaos show.',
+  database_conflict: 'PostgreSQL rolled the transaction back (deadlock or serialization '
+    + 'failure). Nothing was saved: try again.',
 };
 
 function errorPanel(error, retry, { withTrace = false } = {}) {
