@@ -5,10 +5,10 @@ because of a typo in a label value.
 Presence is not enough for the lab's own processes: the API and the worker create their label
 values at 0 on start-up (so that a panel shows 0), and a value no code path ever counts would
 pass. So a second test drives TRAFFIC, real events of every kind (a purchase, a declined
-payment, a refused email, a malformed message, a stopped database), and requires each value
-selected from the API's and the worker's series to have counted at least one of them. A value
-that needs an event no recipe makes fails it: add a recipe to TRAFFIC (or, for a value no
-traffic can make, an entry to NOT_MADE_BY_TRAFFIC with the reason)."""
+payment, a refused email, a malformed message, a stopped database, a stopped broker), and
+requires each value selected from the API's and the worker's series to have counted at least
+one of them. A value that needs an event no recipe makes fails it: add a recipe to TRAFFIC
+(or, for a value no traffic can make, an entry to NOT_MADE_BY_TRAFFIC with the reason)."""
 
 import json
 import re
@@ -171,8 +171,20 @@ def database_stopped(lab, gateway) -> None:
     wait_for(lambda: gateway.get("/health").status_code == 200, 60, "the lab healthy again")
 
 
+def broker_stopped(lab, gateway) -> None:
+    """A checkout accepted while the broker is down: published late, by the outbox relay."""
+    lab_command(lab, "stop", "rabbitmq")
+    try:
+        order = gateway.post("/checkout", json={"product_id": 4})
+        assert order.status_code == 202, order.text
+    finally:
+        lab_command(lab, "start", "rabbitmq")
+    wait_for_order(gateway, order.json()["order_id"], timeout_s=90)
+
+
 # Every kind of event the selected label values count. To count a new one, add its recipe.
-TRAFFIC = [purchases, declined_payment, refused_email, malformed_message, database_stopped]
+TRAFFIC = [purchases, declined_payment, refused_email, malformed_message, database_stopped,
+           broker_stopped]
 # (metric, label, value) an alert or a panel selects that no traffic can make, and why.
 NOT_MADE_BY_TRAFFIC: dict[tuple[str, str, str], str] = {}
 # The jobs whose label values the lab creates at 0 on start-up (recordstore.metrics): for
