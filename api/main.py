@@ -15,7 +15,6 @@ from recordstore import chaos
 from recordstore.config import get_settings
 from recordstore.db import get_engine
 from recordstore.logs import configure_logging
-from recordstore.metrics import initialise_api_series
 from recordstore.outbox import OutboxRelay, enqueued_marks
 from recordstore.telemetry import configure_tracing
 
@@ -45,7 +44,6 @@ def create_app() -> FastAPI:
     for module in (health, products, checkout, orders, admin):
         app.include_router(module.router)
     http_metrics.instrument(app, settings.metrics_enabled, settings.order_final_within_s)
-    initialise_api_series()
     if provider is not None:
         # No spans of their own for the ASGI receive and send events: two or three per request
         # that say nothing the server span does not, and cost CPU on every one.

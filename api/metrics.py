@@ -25,14 +25,17 @@ from prometheus_client.samples import Exemplar, Sample
 from prometheus_client.utils import floatToGoString
 from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
+from recordstore import metrics as business
 from recordstore.open_orders import OpenOrdersCollector
 
 LATENCY_NAME = "http_request_duration_seconds"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10)
+# By status class (2xx, 4xx, 5xx) too: a latency SLO times the answers a user waited for
+# (SlowCheckout: accepted checkouts), which an outage's fast 503s would otherwise drag down.
 LATENCY = Histogram(
     LATENCY_NAME,
-    "Latency of HTTP requests, by handler and method (exemplars: trace_id).",
-    ["handler", "method"],
+    "Latency of HTTP requests, by handler, method and status class (exemplars: trace_id).",
+    ["handler", "method", "status_class"],
     buckets=BUCKETS,
 )
 
@@ -40,8 +43,8 @@ LATENCY = Histogram(
 class SharedExemplars:
     """The latest exemplar of every latency bucket, shared by the API's processes.
 
-    Each process keeps, per (handler, method, bucket), the trace id of the last request it
-    observed there, and writes them to a file of its own in the multiprocess directory at
+    Each process keeps, per (handler, method, status class, bucket), the trace id of the last
+    request it observed there, and writes them to a file of its own in the multiprocess directory at
     most every FLUSH_S seconds (from a thread, not on the request path). A scrape, in
     whichever process answers it, attaches to each bucket the newest exemplar among all the
     files, as one process's prometheus_client would have done."""
@@ -52,15 +55,16 @@ class SharedExemplars:
     def __init__(self, directory: Path, pid: int | None = None) -> None:
         self.directory = directory
         self._path = directory / f"{self.PREFIX}{pid or os.getpid()}.json"
-        self._latest: dict[str, list] = {}  # "handler|method|le" -> [trace_id, value, time]
+        # "handler|method|status_class|le" -> [trace_id, value, time]
+        self._latest: dict[str, list] = {}
         self._lock = threading.Lock()  # the exemplars
         self._write_lock = threading.Lock()  # the file
         self._dirty = threading.Event()
         self._thread: threading.Thread | None = None
 
     @staticmethod
-    def key(handler: str, method: str, le: str) -> str:
-        return f"{handler}|{method}|{le}"
+    def key(handler: str, method: str, status_class: str, le: str) -> str:
+        return f"{handler}|{method}|{status_class}|{le}"
 
     @staticmethod
     def bucket(value: float) -> str:
@@ -68,9 +72,10 @@ class SharedExemplars:
         i = bisect_left(BUCKETS, value)
         return floatToGoString(BUCKETS[i]) if i < len(BUCKETS) else "+Inf"
 
-    def record(self, handler: str, method: str, value: float, trace_id: str) -> None:
+    def record(self, handler: str, method: str, status_class: str, value: float,
+               trace_id: str) -> None:
         with self._lock:
-            self._latest[self.key(handler, method, self.bucket(value))] = [
+            self._latest[self.key(handler, method, status_class, self.bucket(value))] = [
                 trace_id, value, time.time()]
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="exemplars", daemon=True)
@@ -119,7 +124,7 @@ class SharedExemplars:
             return sample
         labels = sample.labels
         entry = exemplars.get(self.key(labels.get("handler", ""), labels.get("method", ""),
-                                       labels.get("le", "")))
+                                       labels.get("status_class", ""), labels.get("le", "")))
         if entry is None:
             return sample
         trace_id, value, at = entry
@@ -140,23 +145,33 @@ def multiprocess_dir() -> Path | None:
     return Path(value) if value else None
 
 
+def status_class(status_code: int) -> str:
+    return f"{status_code // 100}xx"
+
+
 def _latency_observer(shared: SharedExemplars | None):
     def observe(info: metrics.Info) -> None:
         response = info.response
         trace_id = response.headers.get("x-trace-id") if response is not None else None
-        LATENCY.labels(info.modified_handler, info.method).observe(
+        # No response: the app raised, and the client got a 500.
+        klass = status_class(response.status_code if response is not None else 500)
+        LATENCY.labels(info.modified_handler, info.method, klass).observe(
             info.modified_duration, exemplar={"trace_id": trace_id} if trace_id else None
         )
         if shared is not None and trace_id:
-            shared.record(info.modified_handler, info.method, info.modified_duration, trace_id)
+            shared.record(info.modified_handler, info.method, klass, info.modified_duration,
+                          trace_id)
     return observe
 
 
 def instrument(app: FastAPI, enabled: bool = True, order_final_within_s: float = 300) -> None:
     """Count and time every request. Disabled (METRICS_ENABLED=false, to measure what metrics
-    cost), requests pass uninstrumented and /metrics answers empty, so health checks still pass."""
+    cost), requests pass uninstrumented, the business counters record nothing, and /metrics
+    answers empty, so health checks still pass."""
     directory = multiprocess_dir()
+    business.set_enabled(enabled)
     if enabled:
+        business.initialise_api_series()
         shared = SharedExemplars(directory) if directory is not None else None
         Instrumentator(
             should_group_status_codes=False, excluded_handlers=["/metrics"],

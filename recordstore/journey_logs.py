@@ -1,9 +1,11 @@
 """One journey's log lines, read back from the components' JSON log files.
 
 The gateway, the API and the worker each write one JSON object a line to `<log dir>/<name>.log`
-(natively ./lab's log dir; in compose a volume they share). This module reads the end of each
-file, keeps the lines whose `correlation_id` is exactly the one asked for, and merges them in
-time order. Every read is bounded: a file's last `max_bytes`, at most `max_lines` lines kept.
+(natively ./lab's log dir; in compose a volume they share, where the file rolls over to
+`<name>.log.1`: see recordstore.logs). This module reads the end of each component's log, the
+rotated file's end too when the current one is shorter than the budget, keeps the lines whose
+`correlation_id` is exactly the one asked for, and merges them in time order. Every read is
+bounded: a component's last `max_bytes`, at most `max_lines` lines kept.
 """
 
 import json
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from recordstore.logs import ROTATED_SUFFIX
 
 # The components whose lines make up a purchase's journey, by their log file's name.
 SOURCES = ("gateway", "api", "worker")
@@ -33,8 +37,9 @@ class JourneyLogs:
     sources: dict[str, str]  # file name -> "read", "missing" or "partial" (only its end read)
 
 
-def _tail(path: Path, max_bytes: int) -> tuple[list[bytes], bool]:
-    """The file's complete lines within its last max_bytes, and whether its start was cut."""
+def _tail(path: Path, max_bytes: int) -> tuple[list[bytes], bool, int]:
+    """The file's complete lines within its last max_bytes, whether its start was cut, and the
+    bytes read."""
     with path.open("rb") as f:
         size = f.seek(0, os.SEEK_END)
         start = max(0, size - max_bytes)
@@ -43,7 +48,30 @@ def _tail(path: Path, max_bytes: int) -> tuple[list[bytes], bool]:
     lines = data.split(b"\n")
     if start > 0:
         lines = lines[1:]  # the first is a fragment of a line that began before the window
-    return lines, start > 0
+    return lines, start > 0, len(data)
+
+
+def _component_lines(directory: Path, source: str, max_bytes: int,
+                     sources: dict[str, str]) -> list[bytes]:
+    """The lines of a component's last max_bytes: its current file's, then, while the budget
+    lasts, its rotated file's end (lines a process wrote there as the file rolled over)."""
+    found: list[bytes] = []
+    for name in (f"{source}.log", f"{source}.log{ROTATED_SUFFIX}"):
+        if max_bytes <= 0:
+            break
+        path = directory / name
+        try:
+            raw_lines, cut, size = _tail(path, max_bytes)
+        except FileNotFoundError:
+            if name == f"{source}.log":
+                sources[name] = "missing"
+            continue
+        except OSError as exc:
+            raise LogsUnavailable(f"cannot read {name}: {exc.strerror}") from None
+        sources[name] = "partial" if cut else "read"
+        found.extend(raw_lines)
+        max_bytes -= size
+    return found
 
 
 def _timestamp(line: dict[str, Any]) -> float:
@@ -73,16 +101,7 @@ def read_journey(log_dir: str | Path, correlation_id: str, *, max_lines: int = M
     found: list[tuple[float, int, dict[str, Any]]] = []
     sources: dict[str, str] = {}
     for source in SOURCES:
-        path = directory / f"{source}.log"
-        try:
-            raw_lines, cut = _tail(path, max_bytes)
-        except FileNotFoundError:
-            sources[path.name] = "missing"
-            continue
-        except OSError as exc:
-            raise LogsUnavailable(f"cannot read {path.name}: {exc.strerror}") from None
-        sources[path.name] = "partial" if cut else "read"
-        for raw in raw_lines:
+        for raw in _component_lines(directory, source, max_bytes, sources):
             if needle not in raw or len(raw) > MAX_LINE_BYTES:
                 continue
             try:

@@ -1,5 +1,6 @@
 """One structlog chain per process: structlog, stdlib, uvicorn and Celery records alike."""
 
+import fcntl
 import logging
 import logging.handlers
 import os
@@ -9,6 +10,38 @@ import structlog
 from opentelemetry import trace
 
 LOG_FILE_MAX_BYTES = 16 * 1024 * 1024
+ROTATED_SUFFIX = ".1"  # the one older generation kept; recordstore.journey_logs reads it too
+
+
+class SharedRotatingFileHandler(logging.handlers.WatchedFileHandler):
+    """One JSON log file that several processes append to (uvicorn's workers, the worker's
+    processes), kept under max_bytes plus one older generation.
+
+    RotatingFileHandler cannot be shared: each process rotates on its own idea of the size and
+    keeps writing to the file it had open, now renamed (the stdlib's docs say as much). Here the
+    file's real size decides, one process at a time (a lock beside the file) renames it to
+    `<file>.1`, and every process reopens the new file at its next line (WatchedFileHandler
+    checks the path before each one). A line written while the others have yet to notice lands
+    in `<file>.1`, which the order page's reader reads as well: none is lost."""
+
+    def __init__(self, filename: str, max_bytes: int) -> None:
+        super().__init__(filename, encoding="utf-8")
+        self.max_bytes = max_bytes
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if os.stat(self.baseFilename).st_size >= self.max_bytes:
+                self._rotate()
+        except OSError:
+            pass  # the file is gone (another process is rotating): WatchedFileHandler reopens
+        super().emit(record)
+
+    def _rotate(self) -> None:
+        with open(self.baseFilename + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            # Another process may have rotated while this one waited: decide on the size now.
+            if os.stat(self.baseFilename).st_size >= self.max_bytes:
+                os.replace(self.baseFilename, self.baseFilename + ROTATED_SUFFIX)
 
 
 def _add_trace_ids(_logger, _method, event_dict):
@@ -57,10 +90,7 @@ def configure_logging(fmt: str = "json", level: str = "INFO", log_file: str = ""
     handlers: list[logging.Handler] = [handler]
     if log_file:
         # Always JSON: the file is read back by programs (GET /orders/{id}/logs), not people.
-        # Bounded: one old file is kept. Two processes may share the file (uvicorn's workers);
-        # a rotation then loses a few of the other's lines, which a lab can afford.
-        copy = logging.handlers.RotatingFileHandler(
-            log_file, maxBytes=LOG_FILE_MAX_BYTES, backupCount=1, encoding="utf-8")
+        copy = SharedRotatingFileHandler(log_file, LOG_FILE_MAX_BYTES)
         copy.setFormatter(structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,

@@ -1,22 +1,60 @@
 """Business and pipeline metrics. Every metric has labels, so a process that never touches one
-exports no series for it (the API shows no empty worker histograms, and vice versa)."""
+exports no series for it (the API shows no empty worker histograms, and vice versa).
 
-from prometheus_client import Counter, Histogram
+Off (METRICS_ENABLED=false, set_enabled(False)), a metric's labels() answers a stand-in that
+records nothing: no value, no file in PROMETHEUS_MULTIPROC_DIR, no time spent. ./lab bench's
+"telemetry off" is then truly off."""
+
+from typing import Any
+
+from prometheus_client import Counter as _Counter
+from prometheus_client import Histogram as _Histogram
 
 from recordstore.catalog import GENRES
 from recordstore.db import DatabaseProblem
 from recordstore.models import FailureCode, PaymentMethod
 
+_enabled = True
+
+
+def set_enabled(enabled: bool) -> None:
+    """Record (the default) or not, for the whole process: its entry point calls this with
+    METRICS_ENABLED before the first request or task."""
+    global _enabled
+    _enabled = enabled
+
+
+class _Off:
+    """What labels() answers while metrics are off."""
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def observe(self, amount: float, exemplar: Any = None) -> None:
+        pass
+
+
+_OFF = _Off()
+
+
+class Counter(_Counter):
+    def labels(self, *values: Any, **labels: Any) -> Any:
+        return super().labels(*values, **labels) if _enabled else _OFF
+
+
+class Histogram(_Histogram):
+    def labels(self, *values: Any, **labels: Any) -> Any:
+        return super().labels(*values, **labels) if _enabled else _OFF
+
+
 CHECKOUTS = Counter(
-    "recordstore_checkouts", "Checkout attempts at the API, by outcome.", ["outcome"]
+    "recordstore_checkouts", "Checkout attempts at the API, by outcome (accepted: an order "
+    "was created).", ["outcome"]
 )
 DATABASE_ERRORS = Counter(
     "recordstore_database_errors",
     "Database errors the API and the worker met, by what happened (recordstore.db.classify).",
     ["reason"],
-)
-ORDERS_CREATED = Counter(
-    "recordstore_orders_created", "Orders accepted at checkout.", ["payment_method"]
 )
 ORDER_PUBLISH_FAILURES = Counter(
     "recordstore_order_publish_failures",
@@ -39,8 +77,14 @@ ORDER_VALUE = Histogram(
     "recordstore_order_value_cents", "Value of paid orders in cents.", ["payment_method"],
     buckets=(1000, 2000, 3000, 5000, 7500, 10000, 15000, 25000, 50000, 100000),
 )
+# Started apart from how it ended: each run ends in exactly one state, so the states add up
+# (sum by (state) is the runs that finished; started minus that sum, the runs under way).
+TASKS_STARTED = Counter(
+    "recordstore_celery_tasks_started", "Celery task runs started, by task.", ["task"]
+)
 TASKS = Counter(
-    "recordstore_celery_tasks", "Celery task executions, by task and state.", ["task", "state"]
+    "recordstore_celery_tasks",
+    "Celery task runs that ended, by task and the state each ended in.", ["task", "state"],
 )
 ORDER_PROCESSING = Histogram(
     "recordstore_order_processing_seconds",
@@ -59,7 +103,7 @@ ORDER_END_TO_END = Histogram(
 CHECKOUT_OUTCOMES = ("accepted", "product_not_found", "insufficient_stock",
                      *(p.value for p in DatabaseProblem), "internal_error")
 TASK_NAMES = ("process_order", "send_order_confirmation")
-TASK_STATES = ("started", "succeeded", "failed", "retried", "dead_lettered")
+TASK_STATES = ("succeeded", "failed", "retried", "dead_lettered")
 DEAD_LETTERED_REASON = "attempts_exhausted"
 
 
@@ -72,8 +116,6 @@ def initialise_api_series() -> None:
     initialise_database_series()
     for outcome in CHECKOUT_OUTCOMES:
         CHECKOUTS.labels(outcome=outcome)
-    for method in PaymentMethod:
-        ORDERS_CREATED.labels(payment_method=method)
     ORDER_PUBLISH_FAILURES.labels(reason="broker_unavailable")
     for result in ("published", "broker_unavailable"):
         OUTBOX_RELAYED.labels(result=result)
@@ -82,6 +124,7 @@ def initialise_api_series() -> None:
 def initialise_worker_series() -> None:
     initialise_database_series()
     for task in TASK_NAMES:
+        TASKS_STARTED.labels(task=task)
         for state in TASK_STATES:
             TASKS.labels(task=task, state=state)
     ORDERS_COMPLETED.labels(status="confirmed", reason="")

@@ -1,8 +1,10 @@
-"""The order state machine: pending -> processing -> paid -> confirmed, or failed with a reason."""
+"""The order state machine: pending -> processing -> paid -> confirmed, or failed with a reason.
 
-from datetime import UTC, datetime
+The one source of truth for which moves are allowed: the worker's SQL statements
+(recordstore.fulfilment) derive their `WHERE status IN (...)` guards from TRANSITIONS, and
+tests/integration/test_order_transitions.py runs them from every state against PostgreSQL."""
 
-from recordstore.models import Failure, Order, OrderStatus
+from recordstore.models import OrderStatus
 
 S = OrderStatus
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
@@ -13,28 +15,4 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.CONFIRMED: frozenset(),
     S.FAILED: frozenset(),
 }
-TIMESTAMP = {
-    S.PROCESSING: "processing_at",
-    S.PAID: "paid_at",
-    S.CONFIRMED: "confirmed_at",
-    S.FAILED: "failed_at",
-}
 FINAL = frozenset({S.CONFIRMED, S.FAILED})
-
-
-class InvalidTransition(Exception):
-    pass
-
-
-def transition(order: Order, to: OrderStatus, failure: Failure | None = None) -> None:
-    current = OrderStatus(order.status)
-    if to not in TRANSITIONS[current]:
-        raise InvalidTransition(f"order {order.id}: {current} -> {to} is not allowed")
-    if to is S.FAILED and failure is None:
-        raise InvalidTransition(f"order {order.id}: a failed order needs a reason")
-    order.status = to
-    if getattr(order, TIMESTAMP[to]) is None:
-        setattr(order, TIMESTAMP[to], datetime.now(UTC))
-    if failure is not None:
-        order.failure_code = failure.code
-        order.failure_detail = failure.detail[:200] if failure.detail else None

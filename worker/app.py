@@ -19,7 +19,8 @@ from recordstore.broker import celery_app
 from recordstore.config import get_settings
 from recordstore.db import get_engine
 from recordstore.logs import configure_logging
-from recordstore.metrics import TASKS, initialise_worker_series
+from recordstore.metrics import TASKS, TASKS_STARTED, initialise_worker_series
+from recordstore.metrics import set_enabled as set_metrics_enabled
 from recordstore.telemetry import configure_tracing
 
 app = celery_app
@@ -64,6 +65,7 @@ def _worker_init(sender=None, **_):
         serve_metrics()
     with app.connection_for_write() as conn:
         app.recordstore_queues.dead_letter.bind(conn.default_channel).declare()
+    set_metrics_enabled(get_settings().metrics_enabled)
     initialise_worker_series()
     if "prefork" not in type(sender.pool_cls).__module__ + str(sender.pool_cls):
         _start_telemetry()
@@ -93,7 +95,7 @@ def _bind_task_context(task=None, task_id=None, args=None, **_):
     span = trace.get_current_span()
     if cid and span.is_recording():
         span.set_attribute(correlation.ATTRIBUTE, cid)
-    TASKS.labels(task=task.name, state="started").inc()
+    TASKS_STARTED.labels(task=task.name).inc()
 
 
 @signals.task_postrun.connect

@@ -12,7 +12,7 @@ from recordstore.checkout import (
     score_fraud_risk,
 )
 from recordstore.db import classify, session_scope
-from recordstore.metrics import CHECKOUTS, ORDER_PUBLISH_FAILURES, ORDERS_CREATED
+from recordstore.metrics import CHECKOUTS, ORDER_PUBLISH_FAILURES
 from recordstore.outbox import enqueued_marks, publish_order
 from recordstore.telemetry import current_trace_id, current_traceparent, tracer
 
@@ -57,7 +57,6 @@ def checkout(body: CheckoutIn) -> CheckoutAccepted:
         structlog.contextvars.bind_contextvars(order_id=order_id)
         span.set_attribute("order_id", order_id)
         CHECKOUTS.labels(outcome="accepted").inc()
-        ORDERS_CREATED.labels(payment_method=body.payment_method).inc()
         try:
             publish_order(order_id, cid)
         except (BrokerError, OSError) as exc:

@@ -50,8 +50,8 @@ def in_every_log(lab: Lab) -> str:
 def counted(lab: Lab) -> str:
     w = lab.window
     return "; ".join([
-        lab.at_least(f'sum(increase(recordstore_orders_created_total{{job="api"}}{w}))', 1,
-                     "orders created (API)"),
+        lab.at_least(f'sum(increase(recordstore_checkouts_total{{job="api",'
+                     f'outcome="accepted"}}{w}))', 1, "checkouts accepted (API)"),
         lab.at_least(f'sum(increase(recordstore_orders_completed_total{{job="worker",'
                      f'status="confirmed"}}{w}))', 1, "orders confirmed (worker)"),
     ])

@@ -20,7 +20,8 @@ def load_ran(lab: Lab) -> str:
 
 def checkout_p95(lab: Lab) -> str:
     p95 = lab.value("histogram_quantile(0.95, sum by (le) (increase("
-                    f'http_request_duration_seconds_bucket{{job="api",handler="/checkout"}}'
+                    f'http_request_duration_seconds_bucket{{job="api",handler="/checkout",'
+                    f'status_class="2xx"}}'
                     f"{lab.window})))")
     if p95 is None or p95 != p95:  # NaN: no checkout in the window
         raise NotYet("no checkout latency recorded in the window")

@@ -76,8 +76,10 @@ class Lab:
             raise NotYet(f"Prometheus refused the exemplars of {expr}: {exc}") from None
 
     def latency_peak(self, handler: str, bound_ms: float) -> str:
-        """Holds when the API's p95 latency of `handler` (over 30 s) peaked above `bound_ms`."""
-        buckets = f'http_request_duration_seconds_bucket{{job="api",handler="{handler}"}}'
+        """Holds when the API's p95 latency of `handler`'s successful answers (2xx, over 30 s)
+        peaked above `bound_ms`."""
+        buckets = (f'http_request_duration_seconds_bucket{{job="api",handler="{handler}",'
+                   'status_class="2xx"}')
         p95 = self.peak(f"histogram_quantile(0.95, sum by (le) (rate({buckets}[30s])))") or 0
         if math.isnan(p95):  # the series exists but no request came in the window: 0/0
             p95 = 0.0

@@ -140,7 +140,7 @@ def test_prometheus_scraped_api_and_worker_with_the_order_counted(lab, journey):
     worker_now = metric_sum(httpx.get(lab.url("WORKER_METRICS_PORT", "/metrics")).text,
                               "recordstore_orders_completed_total", status="confirmed")
     api_now = metric_sum(httpx.get(lab.url("API_PORT", "/metrics")).text,
-                           "recordstore_orders_created_total")
+                           "recordstore_checkouts_total", outcome="accepted")
     assert worker_now >= 1 and api_now >= 1
     wait_for(lambda: prometheus_value(lab, 'min(up{job=~"api|worker"})') == 1, 20,
              "api and worker targets up")
@@ -148,7 +148,7 @@ def test_prometheus_scraped_api_and_worker_with_the_order_counted(lab, journey):
         lab, 'sum(recordstore_orders_completed_total{job="worker",status="confirmed"})'
     ) >= worker_now, 20, "Prometheus to have scraped the worker's count of this order")
     wait_for(lambda: prometheus_value(
-        lab, 'sum(recordstore_orders_created_total{job="api"})') >= api_now, 20,
+        lab, 'sum(recordstore_checkouts_total{job="api",outcome="accepted"})') >= api_now, 20,
         "Prometheus to have scraped the API's count of this order")
     assert prometheus_value(
         lab, 'sum(http_requests_total{job="api",handler="/checkout",status="202"})') >= 1

@@ -1,6 +1,14 @@
-"""Every metric and label value an alert or a dashboard panel selects occurs in the live
-/metrics of the component that emits it: no alert that can never fire, no "No data" panel
-because of a typo in a label value."""
+"""Every metric and label value an alert, a dashboard panel or an exercise selects occurs in the
+live /metrics of the component that emits it: no alert that can never fire, no "No data" panel
+because of a typo in a label value.
+
+Presence is not enough for the lab's own processes: the API and the worker create their label
+values at 0 on start-up (so that a panel shows 0), and a value no code path ever counts would
+pass. So a second test drives TRAFFIC, real events of every kind (a purchase, a declined
+payment, a refused email, a malformed message, a stopped database, a stopped broker), and
+requires each value selected from the API's and the worker's series to have counted at least
+one of them. A value that needs an event no recipe makes fails it: add a recipe to TRAFFIC
+(or, for a value no traffic can make, an entry to NOT_MADE_BY_TRAFFIC with the reason)."""
 
 import json
 import re
@@ -11,8 +19,10 @@ import pytest
 import yaml
 
 from labctl.config import ROOT
+from recordstore.broker import PROCESS_ORDER, create_celery
 from recordstore.catalog import ALBUMS
-from tests.helpers import wait_for_order
+from recordstore.config import get_settings
+from tests.helpers import lab_command, metric_sum, wait_for, wait_for_order
 
 pytestmark = pytest.mark.stack
 # Prometheus job -> the port of the component it scrapes.
@@ -73,20 +83,32 @@ def dashboard_exprs() -> list[tuple[str, str]]:
 
 
 def parse_exposition(text: str) -> dict[str, list[dict]]:
+    """name -> the labels of each of its samples, the sample's value under the key VALUE."""
     series = defaultdict(list)
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
-        m = re.match(r"([a-zA-Z_:][\w:]*)(\{(.*?)\})?\s", line)
+        m = re.match(r"([a-zA-Z_:][\w:]*)(\{(.*?)\})?\s+(\S+)", line)
         if m:
-            series[m.group(1)].append(dict(MATCHER.findall(m.group(3) or "") and
-                                           [(k, v) for k, _, v in MATCHER.findall(m.group(3))]))
+            labels = {k: v for k, _, v in MATCHER.findall(m.group(3) or "")}
+            series[m.group(1)].append({**labels, VALUE: float(m.group(4))})
     return series
 
 
-@pytest.fixture(scope="module")
-def live(lab, gateway):
-    """Traffic of every kind first, so the label values it produces exist."""
+VALUE = " value"  # no label can be named so
+
+
+def scrape(lab) -> dict[str, dict[str, list[dict]]]:
+    return {job: parse_exposition(httpx.get(lab.url(port, "/metrics"),
+                                            headers={"Accept": "text/plain"}).text)
+            for job, port in SOURCES.items()}
+
+
+# ------------------------------------------------------------------ traffic: real events
+
+
+def purchases(lab, gateway) -> None:
+    """A purchase confirmed, an unknown album, a sold-out one, the catalog, an order's page."""
     sold_out = next(i for i, a in enumerate(ALBUMS, 1) if a.stock == 0)
     order = gateway.post("/checkout", json={"product_id": 4, "payment_method": "paypal"}).json()
     gateway.post("/checkout", json={"product_id": 999999})
@@ -95,9 +117,87 @@ def live(lab, gateway):
     gateway.get("/products/4")
     gateway.get(f"/orders/{order['order_id']}")
     wait_for_order(gateway, order["order_id"])
-    return {job: parse_exposition(httpx.get(lab.url(port, "/metrics"),
-                                            headers={"Accept": "text/plain"}).text)
-            for job, port in SOURCES.items()}
+
+
+def worker_count(lab, name: str, **labels: str) -> float:
+    return metric_sum(httpx.get(lab.url("WORKER_METRICS_PORT", "/metrics")).text, name, **labels)
+
+
+def with_faults(lab, *faults: str):
+    lab_command(lab, "chaos", "set", *faults)
+    return lambda: lab_command(lab, "chaos", "reset")
+
+
+def declined_payment(lab, gateway) -> None:
+    reset = with_faults(lab, "payment_failure_rate=1")
+    try:
+        order = gateway.post("/checkout", json={"product_id": 4}).json()
+        assert wait_for_order(gateway, order["order_id"])["status"] == "failed"
+    finally:
+        reset()
+
+
+def refused_email(lab, gateway) -> None:
+    """The confirmation is retried, then dead-lettered: the mail server refuses every one."""
+    before = worker_count(lab, "recordstore_celery_tasks_total",
+                          task="send_order_confirmation", state="dead_lettered")
+    reset = with_faults(lab, "email_failure_rate=1")
+    try:
+        gateway.post("/checkout", json={"product_id": 4})
+        wait_for(lambda: worker_count(lab, "recordstore_celery_tasks_total",
+                                      task="send_order_confirmation",
+                                      state="dead_lettered") > before,
+                 60, "the refused confirmation to be dead-lettered")
+    finally:
+        reset()
+
+
+def malformed_message(lab, gateway) -> None:
+    """A message no order can come of (a poison message): process_order cannot run it."""
+    def ended() -> float:
+        return worker_count(lab, "recordstore_celery_tasks_total", task=PROCESS_ORDER)
+
+    before = ended()
+    create_celery(get_settings()).send_task(PROCESS_ORDER, args=["not-an-order-id"])
+    wait_for(lambda: ended() > before, 30, "the malformed message's run to end")
+
+
+def database_stopped(lab, gateway) -> None:
+    lab_command(lab, "stop", "db")
+    try:
+        assert gateway.post("/checkout", json={"product_id": 4}).status_code == 503
+    finally:
+        lab_command(lab, "start", "db")
+    wait_for(lambda: gateway.get("/health").status_code == 200, 60, "the lab healthy again")
+
+
+def broker_stopped(lab, gateway) -> None:
+    """A checkout accepted while the broker is down: published late, by the outbox relay."""
+    lab_command(lab, "stop", "rabbitmq")
+    try:
+        order = gateway.post("/checkout", json={"product_id": 4})
+        assert order.status_code == 202, order.text
+    finally:
+        lab_command(lab, "start", "rabbitmq")
+    wait_for_order(gateway, order.json()["order_id"], timeout_s=90)
+
+
+# Every kind of event the selected label values count. To count a new one, add its recipe.
+TRAFFIC = [purchases, declined_payment, refused_email, malformed_message, database_stopped,
+           broker_stopped]
+# (metric, label, value) an alert or a panel selects that no traffic can make, and why.
+NOT_MADE_BY_TRAFFIC: dict[tuple[str, str, str], str] = {}
+# The jobs whose label values the lab creates at 0 on start-up (recordstore.metrics): for
+# them, present is not enough. The other components' series appear with what they measure.
+COUNTED_JOBS = ("api", "worker")
+NOT_EVENTS = {"le"}  # a histogram's bucket bound: every bucket exists from the first observation
+
+
+@pytest.fixture(scope="module")
+def live(lab, gateway):
+    """Traffic first, so the label values it produces exist."""
+    purchases(lab, gateway)
+    return scrape(lab)
 
 
 PROMQL = re.compile(r"\b(recordstore|http|pg|rabbitmq|up|ALERTS)\w*\{")
@@ -122,25 +222,90 @@ def exercise_exprs() -> list[tuple[str, str]]:
 EXPRS = alert_exprs() + dashboard_exprs() + exercise_exprs()
 
 
-@pytest.mark.parametrize("where,expr", EXPRS, ids=[w for w, _ in EXPRS])
-def test_selected_metrics_and_label_values_exist(live, where, expr):
+def selections(expr: str):
+    """(metric name, the jobs it may come from, [(label, op, value)]) for each selector."""
     for name, matchers in selectors(expr):
         if ":" in name or name in SYNTHETIC:
             continue
         labels = {k: (op, v) for k, op, v in MATCHER.findall(matchers)}
         job = labels.get("job", ("=", None))
         sources = [job[1]] if job[0] == "=" and job[1] in SOURCES else list(SOURCES)
+        yield name, sources, [(k, op, v) for k, (op, v) in labels.items()
+                              if k != "job" and "$" not in v and op in ("=", "=~")]
+
+
+def wanted_values(op: str, value: str) -> list[str] | re.Pattern:
+    """The values a matcher names one by one, or the pattern of a real regex (e.g. 5..)."""
+    if op == "=~" and not WORDS.match(value):
+        return re.compile(value)
+    return value.split("|") if op == "=~" else [value]
+
+
+@pytest.mark.parametrize("where,expr", EXPRS, ids=[w for w, _ in EXPRS])
+def test_selected_metrics_and_label_values_exist(live, where, expr):
+    for name, sources, matchers in selections(expr):
         samples = [s for src in sources for s in live[src].get(name, [])]
         assert samples, f"{where}: {name} is not exported by {', '.join(sources)}"
-        for label, (op, value) in labels.items():
-            if label == "job" or "$" in value or "{" in value or op not in ("=", "=~"):
-                continue
-            if op == "=~" and not WORDS.match(value):
-                continue  # a real pattern (e.g. 5..), not a list of values
+        for label, op, value in matchers:
+            wanted = wanted_values(op, value)
+            if isinstance(wanted, re.Pattern) or "{" in value:
+                continue  # a pattern, or a route template inside a value
             present = {s.get(label, "") for s in samples}
-            for wanted in value.split("|"):
-                assert wanted in present, (
-                    f"{where}: {name}{{{label}={wanted!r}}} never occurs; seen: {sorted(present)}")
+            for one in wanted:
+                assert one in present, (
+                    f"{where}: {name}{{{label}={one!r}}} never occurs; seen: {sorted(present)}")
+
+
+@pytest.fixture(scope="module")
+def after_traffic(lab, gateway):
+    for recipe in TRAFFIC:
+        recipe(lab, gateway)
+    return scrape(lab)
+
+
+def uncounted(exprs: list[tuple[str, str]], scraped: dict[str, dict[str, list[dict]]],
+              ) -> list[str]:
+    """Each label value the expressions select from COUNTED_JOBS whose samples are all 0."""
+    found = set()
+    for where, expr in exprs:
+        for name, sources, matchers in selections(expr):
+            for src in (s for s in sources if s in COUNTED_JOBS):
+                samples = scraped[src].get(name, [])
+                for label, op, value in matchers:
+                    if label in NOT_EVENTS or not samples:
+                        continue  # a metric not exported at all fails the presence test
+                    wanted = wanted_values(op, value)
+                    counted = {s.get(label, "") for s in samples if s[VALUE] > 0}
+                    if isinstance(wanted, re.Pattern):
+                        missing = [] if any(wanted.fullmatch(v) for v in counted) else [value]
+                    else:
+                        missing = [v for v in wanted if v not in counted]
+                    found |= {f"{name}{{{label}={v!r}}} ({where})" for v in missing
+                              if (name, label, v) not in NOT_MADE_BY_TRAFFIC}
+    return sorted(found)
+
+
+@pytest.mark.disruptive  # it stops the database and switches faults on for everyone
+def test_each_selected_label_value_counted_real_events(lab, after_traffic):
+    """Not only created at 0 on start-up: counted by an event of TRAFFIC, in the API or the
+    worker. One failure lists every value no event counted."""
+    missing = uncounted(EXPRS, after_traffic)
+    assert not missing, "selected, but no event of TRAFFIC counted them:\n  " + "\n  ".join(
+        missing)
+
+
+def test_a_value_only_created_at_zero_is_reported():
+    """The check can fail: a value that exists at 0 (as start-up makes it) is uncounted."""
+    text = ('recordstore_checkouts_total{outcome="accepted"} 2.0\n'
+            'recordstore_checkouts_total{outcome="database_unavailable"} 0.0\n'
+            'http_requests_total{handler="/checkout",status="202"} 2.0\n')
+    scraped = {"api": parse_exposition(text), "worker": {}}
+    exprs = [("panel", 'sum(recordstore_checkouts_total{job="api",outcome=~"accepted|'
+                       'database_unavailable"})'),
+             ("alert", 'sum(rate(http_requests_total{job="api",status=~"5.."}[1m]))')]
+    assert uncounted(exprs, scraped) == [
+        "http_requests_total{status='5..'} (alert)",
+        "recordstore_checkouts_total{outcome='database_unavailable'} (panel)"]
 
 
 def exercise_metric_names() -> list[str]:

@@ -67,6 +67,19 @@ def test_only_the_last_bytes_of_a_file_are_read(tmp_path):
     assert found.sources["api.log"] == "partial"
 
 
+def test_the_rotated_file_is_read_within_the_same_budget(tmp_path):
+    """The current file rolled over a moment ago: the rest of the budget reads the end of
+    api.log.1, where the journey's earlier lines are; what lies beyond the budget is not."""
+    filler = [api_line("noise", "2026-12-03T18:30:00Z", cid="other") for _ in range(50)]
+    write(tmp_path / "api.log.1", api_line("too old", "2026-12-03T18:00:00Z"), *filler,
+          api_line("before the rollover", "2026-12-03T19:00:00Z"))
+    write(tmp_path / "api.log", api_line("after the rollover", "2026-12-03T19:00:01Z"))
+    window = (tmp_path / "api.log").stat().st_size + 500
+    found = read_journey(tmp_path, CID, max_bytes=window)
+    assert [x["event"] for x in found.lines] == ["before the rollover", "after the rollover"]
+    assert (found.sources["api.log"], found.sources["api.log.1"]) == ("read", "partial")
+
+
 def test_at_most_max_lines_the_latest_kept(tmp_path):
     write(tmp_path / "api.log",
           *(api_line(f"step {i}", f"2026-12-03T19:00:{i:02d}Z") for i in range(10)))

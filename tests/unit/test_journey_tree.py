@@ -19,7 +19,7 @@ from labctl.config import ROOT
 from scripts.labkit import jaeger, waterfall
 from tracestore.server import Running, serve
 
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "jaeger"
+FIXTURE = ROOT / "tests" / "fixtures" / "jaeger_ui_trace_01.json"
 API, WORKER = "kodekloud-record-store-api", "kodekloud-record-store-worker"
 CID = "tree-test-cid-1"
 MS = 1_000_000  # nanoseconds
@@ -53,10 +53,7 @@ def _depth(span: jaeger.Span) -> int:
 
 @pytest.fixture(scope="module")
 def jaeger_fixture() -> dict[str, Any]:
-    path = FIXTURES / "ui_trace_01.json"
-    if not FIXTURES.is_dir():
-        pytest.skip(f"the shared fixtures are not checked out beside the repository ({FIXTURES})")
-    return json.loads(path.read_text())
+    return json.loads(FIXTURE.read_text())
 
 
 def test_the_jaeger_fixture_builds_a_well_formed_tree(jaeger_fixture):

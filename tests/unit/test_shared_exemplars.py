@@ -23,24 +23,25 @@ def test_an_observation_lands_in_the_bucket_prometheus_counts_it_in():
 
 def test_the_newest_exemplar_of_every_bucket_wins_across_processes(tmp_path):
     first, second = SharedExemplars(tmp_path, pid=1), SharedExemplars(tmp_path, pid=2)
-    first.record("/checkout", "POST", 0.8, "a" * 32)
-    second.record("/checkout", "POST", 0.9, "b" * 32)  # same bucket, later
-    second.record("/products", "GET", 0.003, "c" * 32)
+    first.record("/checkout", "POST", "2xx", 0.8, "a" * 32)
+    second.record("/checkout", "POST", "2xx", 0.9, "b" * 32)  # same bucket, later
+    second.record("/products", "GET", "2xx", 0.003, "c" * 32)
     first.flush()
     second.flush()
     (tmp_path / "exemplars_3.json").write_text("{not json")  # a file being replaced: skipped
     newest = SharedExemplars(tmp_path, pid=9).newest()
-    assert newest[SharedExemplars.key("/checkout", "POST", "1.0")][0] == "b" * 32
-    assert newest[SharedExemplars.key("/products", "GET", "0.005")][0] == "c" * 32
+    assert newest[SharedExemplars.key("/checkout", "POST", "2xx", "1.0")][0] == "b" * 32
+    assert newest[SharedExemplars.key("/products", "GET", "2xx", "0.005")][0] == "c" * 32
     assert len(newest) == 2
 
 
 def test_exemplars_are_attached_to_their_buckets_in_the_exposition(tmp_path):
     shared = SharedExemplars(tmp_path, pid=1)
-    shared.record("/checkout", "POST", 0.8, "d" * 32)
+    shared.record("/checkout", "POST", "2xx", 0.8, "d" * 32)
     shared.flush()
-    family = HistogramMetricFamily(LATENCY_NAME, "latency", labels=["handler", "method"])
-    family.add_metric(["/checkout", "POST"], [("0.5", 0), ("1.0", 1), ("+Inf", 1)], 0.8)
+    family = HistogramMetricFamily(LATENCY_NAME, "latency",
+                                   labels=["handler", "method", "status_class"])
+    family.add_metric(["/checkout", "POST", "2xx"], [("0.5", 0), ("1.0", 1), ("+Inf", 1)], 0.8)
 
     class Registry:
         def collect(self):
@@ -59,8 +60,8 @@ def test_two_api_processes_expose_summed_counts_and_each_others_exemplars(tmp_pa
         import sys
         from api import metrics
         shared = metrics.SharedExemplars(metrics.multiprocess_dir())
-        metrics.LATENCY.labels("/checkout", "POST").observe(float(sys.argv[1]))
-        shared.record("/checkout", "POST", float(sys.argv[1]), sys.argv[2])
+        metrics.LATENCY.labels("/checkout", "POST", "2xx").observe(float(sys.argv[1]))
+        shared.record("/checkout", "POST", "2xx", float(sys.argv[1]), sys.argv[2])
         shared.flush()
     """)
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
