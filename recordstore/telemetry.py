@@ -1,14 +1,17 @@
 """Tracing set-up, driven by the standard OTEL_* variables; exported over OTLP/HTTP."""
 
 import os
+from collections.abc import Sequence
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
 
 from recordstore import correlation
 
@@ -24,6 +27,32 @@ class CorrelationIdSpanProcessor(SpanProcessor):
             span.set_attribute(correlation.ATTRIBUTE, cid)
 
 
+class LearnerCausedRoots(sampling.Sampler):
+    """A trace starts only where a request or a task does (a server or consumer span). Any
+    other span without a parent is background work: the outbox relay's poll, a /health or log
+    read's SELECT (those requests make no server span, OTEL_PYTHON_FASTAPI_EXCLUDED_URLS), a
+    pool's connect. It is dropped, and what runs under it with it (ParentBased). Everything
+    else is the sampler OTEL_TRACES_SAMPLER configures."""
+
+    ENTRY_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)
+
+    def __init__(self, configured: sampling.Sampler) -> None:
+        self._configured = configured
+
+    def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
+                      kind: SpanKind | None = None, attributes: Attributes = None,
+                      links: Sequence[Link] | None = None,
+                      trace_state: TraceState | None = None) -> sampling.SamplingResult:
+        if kind not in self.ENTRY_KINDS and not trace.get_current_span(
+                parent_context).get_span_context().is_valid:
+            return sampling.SamplingResult(sampling.Decision.DROP)
+        return self._configured.should_sample(parent_context, trace_id, name, kind,
+                                              attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"LearnerCausedRoots{{{self._configured.get_description()}}}"
+
+
 def sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
@@ -31,7 +60,11 @@ def sdk_disabled() -> bool:
 def configure_tracing() -> TracerProvider | None:
     if sdk_disabled():
         return None
-    provider = TracerProvider(resource=Resource.create())
+    # OTEL_RESOURCE_ATTRIBUTES names the service's namespace, version and environment; the
+    # SDK adds a service.instance.id of this process (a UUID per pid: each of the API's and
+    # the worker's processes is an instance of its own, though they share one environment).
+    sampler = LearnerCausedRoots(sampling._get_from_env_or_default())  # noqa: SLF001
+    provider = TracerProvider(resource=Resource.create(), sampler=sampler)
     provider.add_span_processor(CorrelationIdSpanProcessor())
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
