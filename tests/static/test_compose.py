@@ -294,12 +294,14 @@ def app_reads() -> set[str]:
 
 
 def test_each_environment_variable_is_read_by_the_program_that_gets_it(services, monkeypatch):
+    from opentelemetry.instrumentation._semconv import OTEL_SEMCONV_STABILITY_OPT_IN
     from opentelemetry.util.http import get_excluded_urls
 
     # The FastAPI instrumentation composes this name (OTEL_PYTHON_<NAME>_EXCLUDED_URLS).
     monkeypatch.setenv("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "probe")
     assert get_excluded_urls("FASTAPI").url_disabled("http://api/probe")
-    reads = app_reads() | {"OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"}
+    # The instrumentations' switch to the stable semantic conventions.
+    reads = app_reads() | {"OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", OTEL_SEMCONV_STABILITY_OPT_IN}
     template = (ROOT / "nginx/templates/default.conf.template").read_text()
     template_vars = set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)\}", template))
     for name, service in services.items():
