@@ -26,8 +26,9 @@ JAEGER_TAGS = frozenset({"span.kind", "error", "internal.span.format"})
 CELERY_SCOPE = "opentelemetry.instrumentation.celery"
 CELERY_LEGACY_KEYS = frozenset({
     "messaging.destination_kind", "messaging.destination", "messaging.conversation_id"})
-RESOURCE_KEYS = ("service.name", "service.namespace", "service.version",
-                 "deployment.environment.name", "service.instance.id")
+# service.name is Jaeger's serviceName, not among a process's tags.
+RESOURCE_KEYS = ("service.namespace", "service.version", "deployment.environment.name",
+                 "service.instance.id")
 
 
 def _tags(tags: list[dict]) -> dict:
