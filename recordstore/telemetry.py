@@ -28,11 +28,11 @@ class CorrelationIdSpanProcessor(SpanProcessor):
 
 
 class LearnerCausedRoots(sampling.Sampler):
-    """A trace starts only where a request or a task does (a server or consumer span). Any
-    other span without a parent is background work: the outbox relay's poll, a /health or log
-    read's SELECT (those requests make no server span, OTEL_PYTHON_FASTAPI_EXCLUDED_URLS), a
-    pool's connect. It is dropped, and what runs under it with it (ParentBased). Everything
-    else is the sampler OTEL_TRACES_SAMPLER configures."""
+    """Where a trace may start: only where a request or a task does (a server or a consumer
+    span). Any other span without a parent is background work: the outbox relay's poll, the
+    SELECTs of /health and of the log reads (requests that make no server span of their own,
+    OTEL_PYTHON_FASTAPI_EXCLUDED_URLS), a pool's connect. It is dropped, and with it what runs
+    beneath it. A root that may start is the configured sampler's (OTEL_TRACES_SAMPLER)."""
 
     ENTRY_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)
 
@@ -43,14 +43,21 @@ class LearnerCausedRoots(sampling.Sampler):
                       kind: SpanKind | None = None, attributes: Attributes = None,
                       links: Sequence[Link] | None = None,
                       trace_state: TraceState | None = None) -> sampling.SamplingResult:
-        if kind not in self.ENTRY_KINDS and not trace.get_current_span(
-                parent_context).get_span_context().is_valid:
+        if kind not in self.ENTRY_KINDS:
             return sampling.SamplingResult(sampling.Decision.DROP)
         return self._configured.should_sample(parent_context, trace_id, name, kind,
                                               attributes, links, trace_state)
 
     def get_description(self) -> str:
         return f"LearnerCausedRoots{{{self._configured.get_description()}}}"
+
+
+def sampler() -> sampling.Sampler:
+    """Spans with a parent follow it, as parentbased_* samplers do (the lab's is
+    parentbased_always_on); only roots meet LearnerCausedRoots, so a child span costs nothing
+    more than before."""
+    configured = sampling._get_from_env_or_default()  # noqa: SLF001 - the SDK's own reading
+    return sampling.ParentBased(root=LearnerCausedRoots(configured))
 
 
 def sdk_disabled() -> bool:
@@ -63,8 +70,7 @@ def configure_tracing() -> TracerProvider | None:
     # OTEL_RESOURCE_ATTRIBUTES names the service's namespace, version and environment; the
     # SDK adds a service.instance.id of this process (a UUID per pid: each of the API's and
     # the worker's processes is an instance of its own, though they share one environment).
-    sampler = LearnerCausedRoots(sampling._get_from_env_or_default())  # noqa: SLF001
-    provider = TracerProvider(resource=Resource.create(), sampler=sampler)
+    provider = TracerProvider(resource=Resource.create(), sampler=sampler())
     provider.add_span_processor(CorrelationIdSpanProcessor())
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
