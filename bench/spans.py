@@ -15,11 +15,12 @@ from scripts.labkit.shop import Shop, new_correlation_id
 
 # The attributes of one of the API's SQL spans, correlation id included.
 SQL_SPAN_ATTRIBUTES = {
-    "db.system": "postgresql", "db.name": "recordstore", "db.user": "recordstore",
-    "net.peer.name": "127.0.0.1", "net.peer.port": 15432,
-    "db.statement": "SELECT products.id, products.title, products.genre, products.price_cents, "
-                    "products.stock FROM products WHERE products.id = %(id_1)s::INTEGER",
-    "correlation_id": "f309600dcf56761d897efc183a5d2106",
+    "db.system.name": "postgresql", "db.namespace": "recordstore",
+    "db.operation.name": "SELECT recordstore",
+    "server.address": "127.0.0.1", "server.port": 15432,
+    "db.query.text": "SELECT products.id, products.title, products.genre, products.price_cents, "
+                     "products.stock FROM products WHERE products.id = %(id_1)s::INTEGER",
+    "recordstore.correlation_id": "f309600dcf56761d897efc183a5d2106",
 }
 EXPORT_BATCH = 512  # the BatchSpanProcessor's default batch
 

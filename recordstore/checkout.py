@@ -45,14 +45,16 @@ class PlacedOrder:
 
 def verify_product(session: Session, product_id: int, quantity: int) -> Row:
     with tracer.start_as_current_span("verify_product") as span:
-        span.set_attributes({"product_id": product_id, "quantity": quantity})
+        span.set_attributes({"recordstore.product.id": product_id,
+                             "recordstore.order.quantity": quantity})
         product = session.connection().execute(
             select(Product.id, Product.title, Product.genre, Product.price_cents, Product.stock)
             .where(Product.id == product_id)
         ).first()
         if product is None:
             raise ProductNotFound(product_id)
-        span.set_attributes({"product.genre": product.genre, "product.stock": product.stock})
+        span.set_attributes({"recordstore.product.genre": product.genre,
+                             "recordstore.product.stock": product.stock})
         if product.stock < quantity:
             raise InsufficientStock(product, quantity)
         return product

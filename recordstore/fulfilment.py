@@ -147,7 +147,7 @@ def process_order(order_id: int, settings: Settings, rng: random.Random | None =
 
 def reserve_stock(order_id: int) -> Processed:
     with tracer.start_as_current_span("reserve_stock") as span, autocommit() as conn:
-        span.set_attribute("order_id", order_id)
+        span.set_attribute("recordstore.order.id", order_id)
         products = conn.execute(RESERVE, {"order_id": order_id}).all()
         if not products:
             # Another delivery of the task took the order further meanwhile; it publishes
@@ -155,7 +155,7 @@ def reserve_stock(order_id: int) -> Processed:
             return Processed(Outcome.ALREADY_DONE)
         if not products[0].paid:
             short = next(p for p in products if p.stock < p.quantity)
-            span.set_attribute("stock.short_product_id", short.id)
+            span.set_attribute("recordstore.stock.short_product_id", short.id)
             return _fail(conn, order_id, Failure(
                 FailureCode.OUT_OF_STOCK,
                 f"product {short.id} has {short.stock} left, {short.quantity} wanted"),
@@ -184,8 +184,8 @@ def send_order_confirmation(order_id: int, settings: Settings,
         if order.status != OrderStatus.PAID:
             return Processed(Outcome.NOT_READY)
         with tracer.start_as_current_span("send_email") as span:
-            span.set_attributes({"order_id": order_id,
-                                 "email.to_domain": order.email.rsplit("@", 1)[-1]})
+            span.set_attributes({"recordstore.order.id": order_id,
+                                 "recordstore.email.to_domain": order.email.rsplit("@", 1)[-1]})
             time.sleep(jittered_ms(settings.email_delay_ms, settings.latency_jitter, rng) / 1000)
             if rng.random() < settings.email_failure_rate:
                 raise EmailDeliveryError("mail server refused the message (simulated)")

@@ -6,7 +6,6 @@ import time
 from collections.abc import Iterator
 
 import structlog
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import text
@@ -29,9 +28,9 @@ GROUP BY status
 
 def read_open_orders(bound_s: float) -> dict[str, tuple[int, int, float]]:
     """Per open state: (orders, of them overdue, age of the oldest in seconds)."""
-    # The lab's own pool, apart from the application's (a fault may hold all of that one),
-    # and no span: a scrape every few seconds is not something a learner did.
-    with suppress_instrumentation(), get_control_engine().connect() as conn:
+    # The lab's own pool, apart from the application's (a fault may hold all of that one). No
+    # trace: a scrape is no request of a learner's (telemetry.LearnerCausedRoots drops it).
+    with get_control_engine().connect() as conn:
         rows = conn.execute(OPEN_ORDERS, {"bound": bound_s}).all()
     found = {r.status: (r.open, r.overdue, float(r.oldest_s)) for r in rows}
     return {state: found.get(state, (0, 0, 0.0)) for state in OPEN_STATES}

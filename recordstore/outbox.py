@@ -23,7 +23,8 @@ log = structlog.get_logger("recordstore.outbox")
 def publish_order(order_id: int, correlation_id: str) -> None:
     """Publish process_order; raises at once (no retry loop) when the broker is unreachable."""
     with tracer.start_as_current_span("enqueue_order") as span:
-        span.set_attributes({"order_id": order_id, "messaging.destination.name": "orders"})
+        span.set_attributes({"recordstore.order.id": order_id,
+                             "messaging.destination.name": "orders"})
         try:
             celery_app.send_task(
                 PROCESS_ORDER, args=[order_id], headers={correlation.TASK_HEADER: correlation_id},

@@ -49,13 +49,15 @@ def authorize_payment(order_id: int, amount_cents: int, method: str, settings: S
     `looked_up`: the caller has read the ledger already (`recorded` is what it found)."""
     rng = rng or random.Random()
     with tracer.start_as_current_span("authorize_payment") as span:
-        span.set_attributes({"order_id": order_id, "payment.method": method,
-                             "payment.amount_cents": amount_cents})
+        span.set_attributes({"recordstore.order.id": order_id,
+                             "recordstore.payment.method": method,
+                             "recordstore.payment.amount_cents": amount_cents})
         if not looked_up:
             with autocommit() as conn:
                 recorded = recorded_payment(conn, order_id)
         if recorded is not None:
-            span.set_attributes({"payment.replayed": True, "payment.status": recorded.status})
+            span.set_attributes({"recordstore.payment.replayed": True,
+                                 "recordstore.payment.status": recorded.status})
             return recorded
         time.sleep(jittered_ms(settings.payment_latency_ms, settings.latency_jitter, rng) / 1000)
         declined = rng.random() < settings.payment_failure_rate
@@ -70,5 +72,5 @@ def authorize_payment(order_id: int, amount_cents: int, method: str, settings: S
             # A concurrent delivery may have written first: its answer is the answer.
             payment = (PaymentAnswer(row.status, row.decline_reason) if row is not None
                        else recorded_payment(conn, order_id))
-        span.set_attribute("payment.status", payment.status)
+        span.set_attribute("recordstore.payment.status", payment.status)
         return payment

@@ -1,14 +1,17 @@
 """Tracing set-up, driven by the standard OTEL_* variables; exported over OTLP/HTTP."""
 
 import os
+from collections.abc import Sequence
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
 
 from recordstore import correlation
 from recordstore.db import classify, first_line
@@ -25,6 +28,39 @@ class CorrelationIdSpanProcessor(SpanProcessor):
             span.set_attribute(correlation.ATTRIBUTE, cid)
 
 
+class LearnerCausedRoots(sampling.Sampler):
+    """Where a trace may start: only where a request or a task does (a server or a consumer
+    span). Any other span without a parent is background work: the outbox relay's poll, the
+    SELECTs of /health and of the log reads (requests that make no server span of their own,
+    OTEL_PYTHON_FASTAPI_EXCLUDED_URLS), a pool's connect. It is dropped, and with it what runs
+    beneath it. A root that may start is the configured sampler's (OTEL_TRACES_SAMPLER)."""
+
+    ENTRY_KINDS = (SpanKind.SERVER, SpanKind.CONSUMER)
+
+    def __init__(self, configured: sampling.Sampler) -> None:
+        self._configured = configured
+
+    def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
+                      kind: SpanKind | None = None, attributes: Attributes = None,
+                      links: Sequence[Link] | None = None,
+                      trace_state: TraceState | None = None) -> sampling.SamplingResult:
+        if kind not in self.ENTRY_KINDS:
+            return sampling.SamplingResult(sampling.Decision.DROP)
+        return self._configured.should_sample(parent_context, trace_id, name, kind,
+                                              attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"LearnerCausedRoots{{{self._configured.get_description()}}}"
+
+
+def sampler() -> sampling.Sampler:
+    """Spans with a parent follow it, as parentbased_* samplers do (the lab's is
+    parentbased_always_on); only roots meet LearnerCausedRoots, so a child span costs nothing
+    more than before."""
+    configured = sampling._get_from_env_or_default()  # noqa: SLF001 - the SDK's own reading
+    return sampling.ParentBased(root=LearnerCausedRoots(configured))
+
+
 def sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
@@ -32,7 +68,10 @@ def sdk_disabled() -> bool:
 def configure_tracing() -> TracerProvider | None:
     if sdk_disabled():
         return None
-    provider = TracerProvider(resource=Resource.create())
+    # OTEL_RESOURCE_ATTRIBUTES names the service's namespace, version and environment; the
+    # SDK adds a service.instance.id of this process (a UUID per pid: each of the API's and
+    # the worker's processes is an instance of its own, though they share one environment).
+    provider = TracerProvider(resource=Resource.create(), sampler=sampler())
     provider.add_span_processor(CorrelationIdSpanProcessor())
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)

@@ -78,7 +78,8 @@ def retry_or_dead_letter(task: Task, order_id: int, exc: BaseException) -> None:
 def process_order(self: Task, order_id: int) -> str:
     started = time.monotonic()
     with tracer.start_as_current_span("process_order") as span:
-        span.set_attributes({"order_id": order_id, "attempt": self.request.retries + 1})
+        span.set_attributes({"recordstore.order.id": order_id,
+                             "recordstore.task.attempt": self.request.retries + 1})
         try:
             result = fulfilment.process_order(order_id, chaos.effective(get_settings()))
             if result.outcome is Outcome.PAID:
@@ -91,7 +92,7 @@ def process_order(self: Task, order_id: int) -> str:
             mark_error(span, exc)
             retry_or_dead_letter(self, order_id, exc)
             raise
-        span.set_attribute("order.outcome", result.outcome)
+        span.set_attribute("recordstore.order.outcome", result.outcome)
         if result.outcome is Outcome.FAILED:
             span.set_status(trace.Status(trace.StatusCode.ERROR, str(result.failure)))
             log.warning("order_failed", failure_code=result.failure.code,
@@ -106,13 +107,14 @@ def process_order(self: Task, order_id: int) -> str:
 @celery_app.task(name=SEND_ORDER_CONFIRMATION, bind=True, max_retries=None)
 def send_order_confirmation(self: Task, order_id: int) -> str:
     with tracer.start_as_current_span("send_order_confirmation") as span:
-        span.set_attributes({"order_id": order_id, "attempt": self.request.retries + 1})
+        span.set_attributes({"recordstore.order.id": order_id,
+                             "recordstore.task.attempt": self.request.retries + 1})
         try:
             result = fulfilment.send_order_confirmation(order_id, chaos.effective(get_settings()))
         except Exception as exc:
             mark_error(span, exc)
             retry_or_dead_letter(self, order_id, exc)
             raise
-        span.set_attribute("order.outcome", result.outcome)
+        span.set_attribute("recordstore.order.outcome", result.outcome)
         log.info("order_confirmation", outcome=result.outcome)
         return result.outcome

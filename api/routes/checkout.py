@@ -37,10 +37,11 @@ def refused_outcome(exc: Exception) -> str:
 def checkout(body: CheckoutIn) -> CheckoutAccepted:
     cid = correlation.current()
     with tracer.start_as_current_span("checkout_order") as span:
-        span.set_attributes({"product_id": body.product_id, "quantity": body.quantity,
-                             "payment.method": body.payment_method})
+        span.set_attributes({"recordstore.product.id": body.product_id,
+                             "recordstore.order.quantity": body.quantity,
+                             "recordstore.payment.method": body.payment_method})
         # Before the transaction opens: the burn holds no database connection.
-        span.set_attribute("fraud.score",
+        span.set_attribute("recordstore.fraud.score",
                            score_fraud_risk(str(body.customer_email), chaos.cpu_burn_seconds()))
         try:
             with session_scope() as session:
@@ -55,7 +56,7 @@ def checkout(body: CheckoutIn) -> CheckoutAccepted:
             CHECKOUTS.labels(outcome=refused_outcome(exc)).inc()
             raise
         structlog.contextvars.bind_contextvars(order_id=order_id)
-        span.set_attribute("order_id", order_id)
+        span.set_attribute("recordstore.order.id", order_id)
         CHECKOUTS.labels(outcome="accepted").inc()
         try:
             publish_order(order_id, cid)

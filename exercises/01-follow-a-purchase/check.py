@@ -7,6 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
 
 from scripts.labkit.checks import API_SERVICE, WORKER_SERVICE, Lab, NotYet, Step, main  # noqa: E402
+from scripts.labkit.jaeger import CORRELATION_ID, ORDER_ID  # noqa: E402
 
 BUSINESS_STEPS = ("checkout_order", "process_order", "authorize_payment", "reserve_stock",
                   "send_order_confirmation")
@@ -17,13 +18,13 @@ def purchase_confirmed(lab: Lab) -> str:
     shop = lab.shop()
     for tree in lab.trees(service=API_SERVICE, operation="checkout_order", limit=20):
         for span in tree.find("checkout_order"):
-            order_id = span.tags.get("order_id")
+            order_id = span.tags.get(ORDER_ID)
             if order_id is None:
                 continue
             step = shop.order(int(order_id))
             if step.ok and step.body.get("status") == "confirmed":
                 lab.memo.update(order=step.body, trace_id=span.trace_id,
-                                correlation_id=span.tags.get("correlation_id", ""))
+                                correlation_id=span.tags.get(CORRELATION_ID, ""))
                 return (f"order {order_id} confirmed; correlation id "
                         f"{lab.memo['correlation_id']}, trace id {span.trace_id}")
     raise NotYet(f"no confirmed order from a checkout since {lab.since_text}")

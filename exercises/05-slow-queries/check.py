@@ -8,6 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
 
 from scripts.labkit.checks import API_SERVICE, Lab, NotYet, Step, main  # noqa: E402
+from scripts.labkit.jaeger import DB_QUERY  # noqa: E402
 
 SLOW_MS = 500
 
@@ -16,7 +17,7 @@ def slow_trace(lab: Lab) -> str:
     """A catalog request whose slowest span is an SQL statement: remembered for step 2."""
     for tree in lab.trees(service=API_SERVICE, operation="GET /products",
                           min_duration=f"{SLOW_MS}ms", limit=20):
-        statements = [s for s in tree.spans if "db.statement" in s.tags]
+        statements = [s for s in tree.spans if DB_QUERY in s.tags]
         if statements:
             slowest = max(statements, key=lambda s: s.duration_us)
             lab.memo["statement"] = slowest
@@ -28,7 +29,7 @@ def statement_found(lab: Lab) -> str:
     span = lab.found("statement", 1)
     if span.duration_us < SLOW_MS * 1000:
         raise NotYet(f"its slowest statement took only {span.duration_us / 1000:.0f} ms")
-    first_line = " ".join(str(span.tags["db.statement"]).split())[:80]
+    first_line = " ".join(str(span.tags[DB_QUERY]).split())[:80]
     return f"the statement took {span.duration_us / 1000:.0f} ms: {first_line}"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .gameday_causes import BY_CAUSE, CAUSES, Cause, Outcome, buy, health, pg_up
-from .jaeger import JaegerError, SpanTree
+from .jaeger import HTTP_STATUS, JaegerError, SpanTree
 from .probes import Lab
 from .shop import Step
 
@@ -113,7 +113,7 @@ def _purchase_trace(lab: Lab, got: Outcome) -> list[str]:
     errors: dict[str, list[str]] = {}  # the first line of each error, and the spans with it
     for span in tree.errors:
         said = (span.error_message.splitlines() or [""])[0][:160] or (
-            f"status {span.tags.get('http.status_code', '?')}")
+            f"status {span.tags.get(HTTP_STATUS, '?')}")
         errors.setdefault(said, []).append(f"{span.service.rsplit('-', 1)[-1]} {span.operation}")
     lines += [f"in error: {', '.join(sorted(set(spans)))}: {said}"
               for said, spans in list(errors.items())[:4]]

@@ -28,6 +28,12 @@ from typing import Any
 from . import http
 
 CHILD_OF = "CHILD_OF"
+# Span attributes read here: OTel's stable names (OTEL_SEMCONV_STABILITY_OPT_IN), recordstore.*
+HTTP_STATUS = "http.response.status_code"
+DB_SYSTEM = "db.system.name"
+DB_QUERY = "db.query.text"
+CORRELATION_ID = "recordstore.correlation_id"
+ORDER_ID = "recordstore.order.id"
 
 
 class JaegerError(Exception):

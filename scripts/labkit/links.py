@@ -2,7 +2,7 @@
 
 import urllib.parse
 
-from .jaeger import search_api_url, search_url, trace_api_url, trace_url
+from .jaeger import CORRELATION_ID, search_api_url, search_url, trace_api_url, trace_url
 from .settings import SettingsError, run_mode
 
 API_SERVICE = "kodekloud-record-store-api"
@@ -39,7 +39,7 @@ def log_command(mode: str, service: str, correlation_id: str) -> str:
 def correlation_search(mode: str, jaeger_base: str, correlation_id: str) -> str:
     """Jaeger's search for a correlation id: the UI in compose, the query API natively (the
     stand-in has no UI)."""
-    tags = {"correlation_id": correlation_id}
+    tags = {CORRELATION_ID: correlation_id}
     if mode == "compose":
         return search_url(jaeger_base, API_SERVICE, tags)
     return search_api_url(jaeger_base, API_SERVICE, tags)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from . import http
-from .jaeger import JaegerError, JaegerQuery, SpanTree, build_tree
+from .jaeger import ORDER_ID, JaegerError, JaegerQuery, SpanTree, build_tree
 from .links import API_SERVICE
 from .prometheus import Prometheus, PrometheusError
 from .settings import lab_home, read_env
@@ -197,8 +197,8 @@ class Lab:
         ids: set[int] = set()
         for tree in self.trees(operation="checkout_order", limit=1000):
             for span in tree.find("checkout_order"):
-                if "order_id" in span.tags:
-                    ids.add(int(span.tags["order_id"]))
+                if ORDER_ID in span.tags:
+                    ids.add(int(span.tags[ORDER_ID]))
         statuses = {}
         shop = self.shop()
         for order_id in sorted(ids):

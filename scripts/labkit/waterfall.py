@@ -6,7 +6,7 @@ ASCII only, so it prints the same in any terminal and in a log file.
 import re
 from dataclasses import dataclass
 
-from .jaeger import Span, SpanTree
+from .jaeger import DB_QUERY, DB_SYSTEM, Span, SpanTree
 
 SERVICE_PREFIX = "kodekloud-record-store-"
 
@@ -17,7 +17,7 @@ def short_service(service: str) -> str:
 
 def component(span: Span) -> str:
     """Which part of the system a span stands for: database, queue, or the service itself."""
-    if "db.system" in span.tags:
+    if DB_SYSTEM in span.tags:
         return "database"
     if span.kind in ("producer", "consumer") or "messaging.system" in span.tags:
         return "queue"
@@ -30,7 +30,7 @@ def _ms(us: float) -> str:
 
 def label(span: Span) -> str:
     """The operation, plus the table an SQL span touched ("SELECT recordstore" says little)."""
-    statement = str(span.tags.get("db.statement", ""))
+    statement = str(span.tags.get(DB_QUERY, ""))
     table = _TABLE.search(statement)
     return f"{span.operation} ({table.group(1)})" if table else span.operation
 

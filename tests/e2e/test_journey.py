@@ -120,16 +120,16 @@ def test_api_and_worker_spans_form_one_trace(lab, journey):
     assert "checkout_order" in chain(named["process_order"])  # worker beneath the API's checkout
     assert "process_order" in chain(named["send_order_confirmation"])
     assert chain(named["authorize_payment"])[-1] == root["operationName"]
-    assert any(t["key"] == "db.system" for s in trace["spans"] for t in s["tags"]), "SQL spans"
-    tagged = [s for s in trace["spans"] if {"key": "correlation_id", "type": "string",
-                                            "value": journey["cid"]} in s["tags"]]
+    assert any(t["key"] == "db.system.name" for s in trace["spans"] for t in s["tags"]), "SQL"
+    tagged = [s for s in trace["spans"] if {"key": "recordstore.correlation_id",
+                                            "type": "string", "value": journey["cid"]} in s["tags"]]
     assert {service_of[s["spanID"]] for s in tagged} == {API, WORKER}
 
 
 def test_the_trace_is_found_by_its_correlation_id(lab, journey):
     complete_trace(lab, journey["accepted"]["trace_id"])
-    query = urllib.parse.urlencode({"service": WORKER,
-                                    "tags": json.dumps({"correlation_id": journey["cid"]})})
+    tags = {"recordstore.correlation_id": journey["cid"]}
+    query = urllib.parse.urlencode({"service": WORKER, "tags": json.dumps(tags)})
     found = get_json(lab.url("JAEGER_UI_PORT", f"/api/traces?{query}"))["data"]
     assert [t["traceID"] for t in found] == [journey["accepted"]["trace_id"]]
 

@@ -71,7 +71,7 @@ def test_one_journey_prints_the_waterfall_of_its_trace(lab, tmp_path: Path):
 
     # The waterfall is the trace Jaeger holds for this correlation id, and only that one.
     query = urllib.parse.urlencode({"service": WORKER,
-                                    "tags": json.dumps({"correlation_id": cid})})
+                                    "tags": json.dumps({"recordstore.correlation_id": cid})})
     found = get_json(lab.url("JAEGER_UI_PORT", f"/api/traces?{query}"))["data"]
     assert [t["traceID"] for t in found] == [trace_id]
     assert len(found[0]["spans"]) == len(rows)

@@ -138,8 +138,9 @@ def test_a_click_started_purchase_is_one_trace_from_the_browser(lab, page):
     assert [(r["service"], r["operationName"]) for r in roots] == [(WEB, "buy_record")]
     root = roots[0]
     tags = {t["key"]: t["value"] for t in root["tags"]}
-    assert tags["correlation_id"] == correlation_id
-    assert tags["payment.method"] == "paypal" and tags["quantity"] == 2
+    assert tags["recordstore.correlation_id"] == correlation_id
+    assert tags["recordstore.payment.method"] == "paypal"
+    assert tags["recordstore.order.quantity"] == 2
 
     orphans = [s["operationName"] for s in by_id.values()
                if s is not root and root not in ancestry(s, by_id)]

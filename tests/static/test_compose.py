@@ -294,12 +294,14 @@ def app_reads() -> set[str]:
 
 
 def test_each_environment_variable_is_read_by_the_program_that_gets_it(services, monkeypatch):
+    from opentelemetry.instrumentation._semconv import OTEL_SEMCONV_STABILITY_OPT_IN
     from opentelemetry.util.http import get_excluded_urls
 
     # The FastAPI instrumentation composes this name (OTEL_PYTHON_<NAME>_EXCLUDED_URLS).
     monkeypatch.setenv("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "probe")
     assert get_excluded_urls("FASTAPI").url_disabled("http://api/probe")
-    reads = app_reads() | {"OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"}
+    # The instrumentations' switch to the stable semantic conventions.
+    reads = app_reads() | {"OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", OTEL_SEMCONV_STABILITY_OPT_IN}
     template = (ROOT / "nginx/templates/default.conf.template").read_text()
     template_vars = set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)\}", template))
     for name, service in services.items():
@@ -338,6 +340,20 @@ def test_every_setting_in_env_reaches_the_app_and_addresses_are_compose_names(se
         env = services[name]["environment"]
         assert (env["POSTGRES_HOST"], env["RABBITMQ_HOST"]) == ("db", "rabbitmq")
         assert env["OTEL_SERVICE_NAME"] == f"kodekloud-record-store-{name}"
+        assert env["OTEL_RESOURCE_ATTRIBUTES"] == ENV["OTEL_RESOURCE_ATTRIBUTES"]
+
+
+def test_the_resource_names_the_namespace_the_projects_version_and_the_environment():
+    """service.namespace, service.version and deployment.environment.name come from .env
+    (OTEL_RESOURCE_ATTRIBUTES, W3C baggage form); the version is pyproject.toml's."""
+    import tomllib
+
+    resource = dict(pair.split("=", 1) for pair in ENV["OTEL_RESOURCE_ATTRIBUTES"].split(","))
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert resource == {"service.namespace": "kodekloud-record-store",
+                        "service.version": project["version"],
+                        "deployment.environment.name": "lab"}
+    assert ENV["OTEL_SEMCONV_STABILITY_OPT_IN"] == "http,database", "the stable names, no /dup"
 
 
 # --- the images --------------------------------------------------------------------------------

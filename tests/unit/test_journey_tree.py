@@ -164,7 +164,7 @@ def lab_trace(standin: Running) -> str:
     def span(tracer, name, parent, start_ms, end_ms, kind=SpanKind.INTERNAL, **attrs):
         ctx = trace.set_span_in_context(parent) if parent is not None else None
         s = tracer.start_span(name, context=ctx, kind=kind, start_time=t0 + start_ms * MS,
-                              attributes={"correlation_id": CID, **attrs})
+                              attributes={jaeger.CORRELATION_ID: CID, **attrs})
         return s, end_ms
 
     def end(pair):
@@ -175,7 +175,7 @@ def lab_trace(standin: Running) -> str:
     root = span(api, "POST /checkout", None, 0, 60, SpanKind.SERVER)
     checkout = span(api, "checkout_order", root[0], 2, 55)
     end(span(api, "SELECT recordstore", checkout[0], 4, 6, SpanKind.CLIENT,
-             **{"db.system": "postgresql", "db.statement": "SELECT id FROM products"}))
+             **{"db.system.name": "postgresql", "db.query.text": "SELECT id FROM products"}))
     publish = end(span(api, "apply_async/process_order", checkout[0], 20, 21, SpanKind.PRODUCER))
     end(checkout)
     end(root)
@@ -230,9 +230,9 @@ def test_the_breakdown_separates_user_facing_from_end_to_end(standin, lab_trace)
 
 def test_search_by_correlation_id_and_waiting_for_a_complete_tree(standin, lab_trace):
     query = jaeger.JaegerQuery(f"http://127.0.0.1:{standin.query_port}")
-    found = query.find_traces(WORKER, {"correlation_id": CID})
+    found = query.find_traces(WORKER, {jaeger.CORRELATION_ID: CID})
     assert [t["traceID"] for t in found] == [lab_trace]
-    assert query.find_traces(WORKER, {"correlation_id": "nobody"}) == []
+    assert query.find_traces(WORKER, {jaeger.CORRELATION_ID: "nobody"}) == []
     tree, ready = query.wait_for_tree(lab_trace, lambda t: bool(t.find("send_email")), 5)
     assert ready and tree is not None
     tree, ready = query.wait_for_tree(lab_trace, lambda t: False, 0.3, interval_s=0.1)
@@ -242,8 +242,8 @@ def test_search_by_correlation_id_and_waiting_for_a_complete_tree(standin, lab_t
 
 def test_urls_for_the_ui_and_the_query_api():
     assert jaeger.trace_url("http://j:16686/", "abc") == "http://j:16686/trace/abc"
-    assert jaeger.search_url("http://j:16686", API, {"correlation_id": "abc-123-def"}) == (
+    assert jaeger.search_url("http://j:16686", API, {jaeger.CORRELATION_ID: "abc-123-def"}) == (
         "http://j:16686/search?service=kodekloud-record-store-api"
-        "&tags=%7B%22correlation_id%22%3A%22abc-123-def%22%7D")
-    assert jaeger.search_api_url("http://j:16686", API, {"correlation_id": "x"}).startswith(
+        "&tags=%7B%22recordstore.correlation_id%22%3A%22abc-123-def%22%7D")
+    assert jaeger.search_api_url("http://j:16686", API, {jaeger.CORRELATION_ID: "x"}).startswith(
         "http://j:16686/api/traces?service=")

@@ -77,7 +77,7 @@ def test_the_stand_ins_trace_components_and_offsets():
             {"spanID": "2" * 16, "operationName": "connect", "processID": "p1",
              "startTime": 1_002_000, "duration": 2_000,
              "references": [{"refType": "CHILD_OF", "traceID": "ab" * 16, "spanID": "1" * 16}],
-             "tags": [{"key": "db.system", "type": "string", "value": "postgresql"},
+             "tags": [{"key": "db.system.name", "type": "string", "value": "postgresql"},
                       {"key": "otel.status_code", "type": "string", "value": "ERROR"},
                       {"key": "otel.status_description", "type": "string",
                        "value": "connection refused"}]},

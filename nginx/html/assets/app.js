@@ -159,7 +159,7 @@ async function api(path, { method = 'GET', body, correlationId = journeyId } = {
  * what the answer tells to the span; a failure keeps the browser's trace id for the error panel.
  */
 function load(action, attributes, path, { onAnswer, ...options } = {}) {
-  return traced(action, { correlation_id: options.correlationId || journeyId, ...attributes },
+  return traced(action, { 'recordstore.correlation_id': options.correlationId || journeyId, ...attributes },
     async (span) => {
       try {
         const answer = await api(path, options);
@@ -379,8 +379,10 @@ async function showCatalog({ genre, q, page }, token) {
   if (q) query.set('q', q);
   let result;
   try {
-    result = await load('browse_catalog', { 'catalog.genre': genre, 'catalog.query': q, 'catalog.page': page },
-      `/products?${query}`);
+    result = await load('browse_catalog', {
+      'recordstore.catalog.genre': genre, 'recordstore.catalog.query': q,
+      'recordstore.catalog.page': page,
+    }, `/products?${query}`);
   } catch (error) {
     if (token !== viewToken) return;
     show('Catalog', el('h1', {}, 'Catalog'), errorPanel(error, () => route()));
@@ -437,7 +439,7 @@ async function showCatalog({ genre, q, page }, token) {
 async function showAlbum(id, token) {
   let product;
   try {
-    product = (await load('view_album', { 'product.id': id }, `/products/${id}`)).data;
+    product = (await load('view_album', { 'recordstore.product.id': id }, `/products/${id}`)).data;
   } catch (error) {
     if (token !== viewToken) return;
     show('Album', backLink(), el('h1', {}, 'Album'), errorPanel(error, () => route()));
@@ -493,12 +495,12 @@ async function showAlbum(id, token) {
     // The click is the root span of the purchase's trace: the API's and the worker's spans
     // hang beneath the fetch it makes.
     load('buy_record', {
-      'product.id': order.product_id, quantity: order.quantity,
-      'payment.method': order.payment_method,
+      'recordstore.product.id': order.product_id, 'recordstore.order.quantity': order.quantity,
+      'recordstore.payment.method': order.payment_method,
     }, '/checkout', {
       method: 'POST',
       body: order,
-      onAnswer: (span, answer) => span.setAttribute('order_id', answer.data.order_id),
+      onAnswer: (span, answer) => span.setAttribute('recordstore.order.id', answer.data.order_id),
     }).then((answer) => {
       lastCheckout = answer.data;
       journeyId = newCorrelationId();
@@ -637,7 +639,7 @@ function showOrder(id, token) {
   async function poll() {
     if (token !== viewToken) return;
     try {
-      const { data } = await load('check_order', { order_id: id }, `/orders/${id}`, { correlationId });
+      const { data } = await load('check_order', { 'recordstore.order.id': id }, `/orders/${id}`, { correlationId });
       if (token !== viewToken) return;
       correlationId = data.correlation_id || correlationId;
       problem.replaceChildren();

@@ -27,7 +27,7 @@ export function shortService(service) {
 
 /** Which part of the system a span stands for: database, queue, or its service. */
 export function componentOf(tags, service) {
-  if ('db.system' in tags) return 'database';
+  if ('db.system.name' in tags) return 'database';
   if (tags['span.kind'] === 'producer' || tags['span.kind'] === 'consumer'
     || 'messaging.system' in tags) return 'queue';
   return shortService(service);
