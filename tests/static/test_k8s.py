@@ -13,7 +13,6 @@ each lab is closed to the others (NetworkPolicies, credentials of its own); `./l
 import copy
 import json
 import subprocess
-import sys
 
 import pytest
 import yaml
