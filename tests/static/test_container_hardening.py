@@ -21,6 +21,7 @@ CAPABILITIES = {
 # Where each image writes beyond its volumes (the images' documentation and entrypoints).
 WRITES = {
     "db": {"/var/run/postgresql"},
+    "rabbitmq": {"/var/log/rabbitmq"},
     "gateway": {"/etc/nginx/conf.d", "/var/cache/nginx", "/run"},
     "api": {"/tmp/prometheus-multiproc"},
     "worker": {"/tmp/prometheus-multiproc"},
