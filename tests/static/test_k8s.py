@@ -54,7 +54,8 @@ def test_the_committed_render_is_what_the_overlay_renders(overlay):
     golden = GOLDEN / f"{overlay}.yaml"
     assert golden.read_text() == render_text(overlay), (
         f"deploy/k8s/rendered/{overlay}.yaml is stale; after checking the difference, "
-        f"write it anew: ./lab k8s render --overlay {overlay} > {golden.relative_to(ROOT)}")
+        f"write it anew: ./lab k8s render --overlay {overlay} --placeholder-secrets > "
+        f"{golden.relative_to(ROOT)}")
 
 
 def test_the_render_is_built_by_the_pinned_kubectl():
