@@ -46,8 +46,9 @@ IMAGE_READS = {
     "db": {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"},
     # RabbitMQ itself reads these since 3.9 (rabbitmq-server#3299), the image's docs say so.
     "rabbitmq": {"RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"},
-    # Grafana maps GF_<SECTION>_<KEY> onto grafana.ini: [security] admin_*, [users].
-    "grafana": {"GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD", "GF_USERS_ALLOW_SIGN_UP"},
+    # Grafana maps GF_<SECTION>_<KEY> onto grafana.ini: [security] admin_*, [users], [log].
+    "grafana": {"GF_SECURITY_ADMIN_USER", "GF_SECURITY_ADMIN_PASSWORD", "GF_USERS_ALLOW_SIGN_UP",
+                "GF_LOG_MODE"},
     # The Go runtime's soft memory limit (Go >= 1.19; both are built with newer Go).
     "jaeger": {"GOMEMLIMIT"},
     "prometheus": {"GOMEMLIMIT"},
