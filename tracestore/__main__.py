@@ -35,7 +35,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--max-spans-per-trace", type=_at_least_one,
                         default=env("TRACESTORE_MAX_SPANS_PER_TRACE", "2000"))
-    parser.add_argument("--max-mib", type=_at_least_one, default=env("TRACESTORE_MAX_MIB", "256"),
+    parser.add_argument("--max-mib", type=_at_least_one, default=env("TRACESTORE_MAX_MIB", "128"),
                         help="spans kept in all, in MiB as sent; the oldest traces go first")
     return parser.parse_args(argv)
 

@@ -306,7 +306,7 @@ class TraceStore:
     max_spans_per_trace spans and refuses more (a span sent again still replaces itself)."""
 
     def __init__(self, max_traces: int, max_spans_per_trace: int = 2000,
-                 max_bytes: int = 256 * 1024 * 1024) -> None:
+                 max_bytes: int = 128 * 1024 * 1024) -> None:
         if min(max_traces, max_spans_per_trace, max_bytes) < 1:
             raise ValueError("every limit must be at least 1")
         self._max_traces = max_traces
