@@ -63,7 +63,9 @@ def prometheus_argv(cfg: LabConfig) -> list[str]:
         "prometheus", f"--config.file={home / 'prometheus.yml'}",
         f"--storage.tsdb.path={home / 'data'}", "--storage.tsdb.retention.time=7d",
         f"--web.listen-address=127.0.0.1:{cfg.port('PROMETHEUS_PORT')}",
-        "--enable-feature=exemplar-storage", "--web.enable-lifecycle",
+        # No --web.enable-lifecycle: nothing of the lab reloads or stops Prometheus over HTTP,
+        # and a web page could (POST /-/quit needs no preflight).
+        "--enable-feature=exemplar-storage",
     ]
 
 

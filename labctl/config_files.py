@@ -87,6 +87,7 @@ def write_nginx(cfg: LabConfig) -> None:
         (home / sub).mkdir(parents=True, exist_ok=True)
     values = {
         "GATEWAY_LISTEN": f"{cfg.env['GATEWAY_BIND']}:{cfg.port('GATEWAY_PORT')}",
+        "GATEWAY_SERVER_NAMES": cfg.env["GATEWAY_SERVER_NAMES"],
         "GATEWAY_STATUS_LISTEN": f"127.0.0.1:{cfg.port('GATEWAY_STATUS_PORT')}",
         "API_UPSTREAM": f"127.0.0.1:{cfg.port('API_PORT')}",
         "OTLP_UPSTREAM": f"127.0.0.1:{cfg.port('OTLP_HTTP_PORT')}",

@@ -37,6 +37,8 @@ EXTRA_ENV = {
     # of their log lines, so neither writes one (the API reads its own).
     "gateway": {"GATEWAY_UPSTREAM_RESOLVE": "", "GATEWAY_ACCESS_LOG_COPY": "/dev/null"},
     "worker": {"LOG_FILE": ""},
+    # Any pod of the cluster reaches the gateway's Service: beyond loopback, as the API knows.
+    "api": {"GATEWAY_BIND": "0.0.0.0"},
 }
 # compose's healthcheck gates the API's start (startupProbe), not its readiness: see api.yaml.
 HEALTHCHECK_PROBE = {"api": "startupProbe"}
