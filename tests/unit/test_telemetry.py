@@ -3,7 +3,7 @@ task's consumer span; the background's spans without a parent, and all beneath t
 recorded. tests/e2e/test_no_stray_traces.py proves it on the running lab."""
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from recordstore.telemetry import sampler
@@ -45,10 +45,9 @@ def test_a_failed_publish_leaves_no_span_open_nor_current(tracer):
     with tracer.start_as_current_span("process_order", kind=trace.SpanKind.CONSUMER) as task:
         producer = tracer.start_span("apply_async/send_order_confirmation",
                                      kind=trace.SpanKind.PRODUCER)
-        # As before_task_publish does: the activation kept (by task id), its exit never called.
-        activation = trace.use_span(producer)
         with pytest.raises(ConnectionError), publishing():
-            activation.__enter__()
+            # As before_task_publish does: the producer made current, never detached.
+            context.attach(trace.set_span_in_context(producer))
             raise ConnectionError("the broker refused the message")
         assert trace.get_current_span() is task
         assert producer.end_time is not None
