@@ -2,6 +2,7 @@
 the compose phase (compose_phase.py)."""
 
 import os
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -59,7 +60,12 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
             inprocess = start_inprocess_tests(cfg.env, pytest_args, home) if number == 0 else None
             argv = [str(venv / "pytest"), *phase, *pytest_args]
             say(" ".join(argv[1:]))
-            rc = subprocess.run(argv, cwd=ROOT, env=cfg.env).returncode
+            try:
+                rc = subprocess.run(argv, cwd=ROOT, env=cfg.env).returncode
+            except BaseException:
+                if inprocess is not None:
+                    stop_inprocess_tests(inprocess[0])
+                raise
             if inprocess is not None:
                 inprocess_rc = finish_inprocess_tests(*inprocess)
                 if inprocess_rc != 0 and rc in (0, 5):
@@ -91,3 +97,12 @@ def finish_inprocess_tests(proc: subprocess.Popen, log: Path) -> int:
     say(f"in-process API tests (exit {rc}), their output:")
     print(log.read_text(), flush=True)
     return 0 if rc == 5 else rc  # 5: none selected by the arguments given
+
+
+def stop_inprocess_tests(proc: subprocess.Popen) -> None:
+    """Interrupted: SIGTERM, on which tests/api's pytest runs its teardown (its cluster)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -11,6 +11,7 @@ beside its parallel phase (labctl/suite.py) and the other phases leave out.
 """
 
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -47,12 +48,20 @@ def database() -> dict[str, str]:
            "LOG_FILE": "", "LOG_LEVEL": "WARNING"}
     cfg = LabConfig(env=env, home=home)
     db = Postgres("db", "PostgreSQL for the in-process API tests")
+    # SIGTERM (a CI timeout, ./lab test interrupted) stops pytest as Ctrl-C does: through the
+    # teardown below, which stops the cluster, instead of leaving it behind.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         db.start(cfg)
         yield env
     finally:
         db.stop(cfg)
         shutil.rmtree(home, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, _frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
