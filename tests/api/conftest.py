@@ -3,7 +3,8 @@ against a PostgreSQL cluster of its own, started once per session and migrated w
 
 No broker runs here: the broker's address is a port nothing listens on, so a checkout takes
 its real broker-down path (accepted, kept in the outbox for the relay) and /health names the
-broker down. What needs the broker, the worker or the gateway stays in tests/e2e.
+broker down. Tracing is off (OTEL_SDK_DISABLED): spans are the stack's to test. What needs
+the broker, the worker, the gateway or the trace store stays in tests/e2e.
 
 The application reads its settings once per process (recordstore.config, the Celery app), so
 these tests run in a pytest process of their own: marked `inprocess`, which ./lab test runs
