@@ -18,13 +18,14 @@ from labctl.components import BY_NAME, COMPONENTS
 from labctl.config import ROOT, LabConfig, load
 from labctl.proc import LabError, wait_until
 from labctl.stack import PORT_NAMES, down, isolated_environment, lab_processes, with_marker
+from scripts.labkit import rules
 from scripts.labkit.settings import read_env
 
 BENCH_HOME = ROOT / ".lab-bench"
 ZERO_DELAYS = {"PAYMENT_LATENCY_MS": "0", "EMAIL_DELAY_MS": "0"}
 TELEMETRY_OFF = {"OTEL_SDK_DISABLED": "true", "METRICS_ENABLED": "false"}
 BENCH_STOCK = 1_000_000  # so that no checkout of the benchmark fails for want of stock
-OPEN_STATUSES = "('pending', 'processing', 'paid')"
+OPEN_STATUSES = "(" + ", ".join(f"'{s}'" for s in rules.OPEN_STATUSES) + ")"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 RABBITMQ_HELPERS = {"beam.smp", "epmd", "erl_child_setup", "inet_gethost"}
 

@@ -2,6 +2,7 @@
 the compose phase (compose_phase.py)."""
 
 import os
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -51,14 +52,25 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
         up(cfg)
         n = os.environ.get("LAB_TEST_WORKERS", "4")
         # Parallel first; then the tests that stop components, one at a time, on the same stack.
-        phases = [["-n", n, "--dist", "loadgroup", "-m", "not disruptive and not compose"],
-                  ["-p", "no:xdist", "-m", "disruptive and not compose"]]
+        on_stack = "not inprocess and not compose"
+        phases = [["-n", n, "--dist", "loadgroup", "-m", f"not disruptive and {on_stack}"],
+                  ["-p", "no:xdist", "-m", f"disruptive and {on_stack}"]]
         for number, phase in enumerate(phases):
             if number == 1 and before_disruptive is not None:
                 before_disruptive()
+            inprocess = start_inprocess_tests(cfg.env, pytest_args, home) if number == 0 else None
             argv = [str(venv / "pytest"), *phase, *pytest_args]
             say(" ".join(argv[1:]))
-            rc = subprocess.run(argv, cwd=ROOT, env=cfg.env).returncode
+            try:
+                rc = subprocess.run(argv, cwd=ROOT, env=cfg.env).returncode
+            except BaseException:
+                if inprocess is not None:
+                    stop_inprocess_tests(inprocess[0])
+                raise
+            if inprocess is not None:
+                inprocess_rc = finish_inprocess_tests(*inprocess)
+                if inprocess_rc != 0 and rc in (0, 5):
+                    rc = inprocess_rc
             if rc not in (0, 5):  # 5: no test selected in this phase
                 return rc
         return 0
@@ -67,3 +79,31 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
             say(f"test stack kept running under {home} (LAB_HOME={home})")
         else:
             down(cfg, volumes=False)
+
+
+def start_inprocess_tests(env: dict[str, str], pytest_args: list[str],
+                          home: Path) -> tuple[subprocess.Popen, Path]:
+    """The in-process API tests (tests/api), beside the parallel phase: a pytest process of
+    their own, since they point the application's settings at a PostgreSQL of their own."""
+    argv = [str(ROOT / ".venv" / "bin" / "pytest"), "-p", "no:xdist", "-m",
+            "inprocess and not compose", *pytest_args]
+    say(" ".join(argv[1:]) + "  (beside it)")
+    log = home / "inprocess-tests.log"
+    with log.open("w") as out:
+        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT), log
+
+
+def finish_inprocess_tests(proc: subprocess.Popen, log: Path) -> int:
+    rc = proc.wait()
+    say(f"in-process API tests (exit {rc}), their output:")
+    print(log.read_text(), flush=True)
+    return 0 if rc == 5 else rc  # 5: none selected by the arguments given
+
+
+def stop_inprocess_tests(proc: subprocess.Popen) -> None:
+    """Interrupted: SIGTERM, on which tests/api's pytest runs its teardown (its cluster)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()

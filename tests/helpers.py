@@ -10,6 +10,7 @@ import pytest
 
 from labctl.config import ROOT
 from scripts.labkit import http
+from scripts.labkit.rules import FINAL_STATUSES
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str | Callable[[], str],
@@ -34,7 +35,7 @@ def get_json(url: str) -> Any:
     return resp.json() if resp.ok else None
 
 
-def wait_for_order(client: httpx.Client, order_id: int, statuses=("confirmed", "failed"),
+def wait_for_order(client: httpx.Client, order_id: int, statuses=FINAL_STATUSES,
                    timeout_s: float = 30) -> dict:
     def done():
         body = client.get(f"/orders/{order_id}").json()

@@ -10,7 +10,8 @@ from typing import Any
 
 from . import http
 from .probes import Lab, NotYet
-from .shop import FINAL_STATUSES, Step
+from .rules import FINAL_STATUSES
+from .shop import Step
 
 
 @dataclass(frozen=True)

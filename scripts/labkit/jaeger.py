@@ -25,12 +25,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import http
+from . import http, rules
 
-CHILD_OF = "CHILD_OF"
 # Span attributes read here: OTel's stable names (OTEL_SEMCONV_STABILITY_OPT_IN), recordstore.*
 HTTP_STATUS = "http.response.status_code"
-DB_SYSTEM = "db.system.name"
 DB_QUERY = "db.query.text"
 CORRELATION_ID = "recordstore.correlation_id"
 ORDER_ID = "recordstore.order.id"
@@ -42,7 +40,7 @@ class JaegerError(Exception):
 
 @dataclass(frozen=True)
 class Reference:
-    ref_type: str  # CHILD_OF or FOLLOWS_FROM
+    ref_type: str  # CHILD_OF (rules.PARENT_REFERENCE) or FOLLOWS_FROM
     trace_id: str
     span_id: str
 
@@ -80,14 +78,12 @@ class Span:
 
     @property
     def error(self) -> bool:
-        """The one rule of "span in error": OpenTracing's error tag or OpenTelemetry's status."""
-        return self.tags.get("error") in (True, "true") or self.tags.get(
-            "otel.status_code") == "ERROR"
+        """In error by the one rule of it (rules.span_in_error)."""
+        return rules.span_in_error(self.tags)
 
     @property
     def error_message(self) -> str:
-        return str(self.tags.get("otel.status_description") or self.tags.get("error.message")
-                   or self.tags.get("exception.message") or "")
+        return rules.error_message(self.tags)
 
 
 @dataclass
@@ -154,7 +150,8 @@ def tag_value(tag: dict[str, Any]) -> Any:
 
 def _same_trace(a: str, b: str) -> bool:
     # Jaeger pads 64-bit ids to 32 hex digits in some places and not in others.
-    return a.lower().zfill(32) == b.lower().zfill(32)
+    digits = rules.TRACE_ID_HEX_DIGITS
+    return a.lower().zfill(digits) == b.lower().zfill(digits)
 
 
 def build_tree(trace: dict[str, Any]) -> SpanTree:
@@ -187,8 +184,8 @@ def build_tree(trace: dict[str, Any]) -> SpanTree:
         spans.append(span)
 
     for span in spans:
-        parent_ref = next((r for r in span.references
-                           if r.ref_type == CHILD_OF and _same_trace(r.trace_id, trace_id)), None)
+        parent_ref = next((r for r in span.references if r.ref_type == rules.PARENT_REFERENCE
+                           and _same_trace(r.trace_id, trace_id)), None)
         span.links = [r for r in span.references if r is not parent_ref]
         if parent_ref is None:
             continue

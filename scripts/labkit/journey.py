@@ -12,9 +12,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import http, jaeger, links, waterfall
+from . import http, jaeger, links, rules, waterfall
 from .output import JOURNEY_FAILED, OK, UNREACHABLE, say, write_json
-from .shop import FINAL_STATUSES, Shop, Step, new_correlation_id
+from .rules import FINAL_STATUSES
+from .shop import Shop, Step, new_correlation_id
 
 # The worker operations the waterfall's time breakdown names, in the lab's guide's words.
 BREAKDOWN_OPERATIONS = ["authorize_payment", "reserve_stock", "send_email"]
@@ -234,7 +235,7 @@ def show_trace(journey: Journey, args: argparse.Namespace) -> dict[str, Any] | N
     if tree is None:
         say(f"  the trace did not arrive within {args.trace_timeout:g} s")
         return None
-    services = ", ".join(sorted(waterfall.short_service(s) for s in tree.services))
+    services = ", ".join(sorted(rules.short_service(s) for s in tree.services))
     state = (f"complete after {time.monotonic() - started:.1f} s" if complete else
              f"INCOMPLETE after {args.trace_timeout:g} s: spans may still be arriving")
     say(f"  {len(tree.spans)} spans from {services}; {state}")

@@ -15,8 +15,9 @@ from . import http
 from .jaeger import ORDER_ID, JaegerError, JaegerQuery, SpanTree, build_tree
 from .links import API_SERVICE
 from .prometheus import Prometheus, PrometheusError
+from .rules import FINAL_STATUSES
 from .settings import admin_token, lab_home, read_env
-from .shop import FINAL_STATUSES, Shop, new_correlation_id
+from .shop import Shop, new_correlation_id
 
 CONTAINERS = "kodekloud-record-store-{service}"
 SCRAPE_MARGIN_S = 10

@@ -17,7 +17,6 @@ CORRELATION_HEADER = "X-Correlation-ID"
 # The gateway keeps an id that matches this and refuses (400) one that does not.
 CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 PAYMENT_METHODS = ("credit_card", "paypal", "apple_pay", "gift_card")
-FINAL_STATUSES = ("confirmed", "failed")
 
 
 def new_correlation_id(prefix: str = "journey") -> str:

@@ -10,7 +10,8 @@ import time
 from typing import Any
 
 from .patterns import GENRE_POPULARITY, JOURNEYS, PAYMENT_MIX, LoadConfig
-from .shop import FINAL_STATUSES, Shop, Step
+from .rules import FINAL_STATUSES
+from .shop import Shop, Step
 from .stats import Stats
 
 ORDER_POLL_S = 1.0

@@ -5,7 +5,8 @@ import time
 
 from . import http
 from .jaeger import JaegerError, JaegerQuery, SpanTree
-from .shop import FINAL_STATUSES, Shop, new_correlation_id
+from .rules import FINAL_STATUSES, short_service
+from .shop import Shop, new_correlation_id
 from .stack_report import FAIL, OK, REQUEST_TIMEOUT_S, Report, poll
 
 
@@ -57,7 +58,7 @@ def check_trace(report: Report, jaeger: str, trace_id: str, services: list[str],
         return
     found = sorted(tree.services) if tree else []
     missing = [s for s in services if s not in found]
-    report.add("jaeger", "one trace through " + ", ".join(_short(s) for s in services),
+    report.add("jaeger", "one trace through " + ", ".join(short_service(s) for s in services),
                OK if not missing else FAIL,
                f"{len(tree.spans)} spans, trace {trace_id}" if tree and not missing
                else f"missing {', '.join(missing)}; has {', '.join(found) or 'nothing'}")
@@ -71,5 +72,4 @@ def check_trace(report: Report, jaeger: str, trace_id: str, services: list[str],
                ", ".join(sorted(known)) if not missing else f"missing {', '.join(missing)}")
 
 
-def _short(service: str) -> str:
-    return service.removeprefix("kodekloud-record-store-")
+

@@ -6,22 +6,14 @@ ASCII only, so it prints the same in any terminal and in a log file.
 import re
 from dataclasses import dataclass
 
-from .jaeger import DB_QUERY, DB_SYSTEM, Span, SpanTree
-
-SERVICE_PREFIX = "kodekloud-record-store-"
-
-
-def short_service(service: str) -> str:
-    return service.removeprefix(SERVICE_PREFIX)
+from . import rules
+from .jaeger import DB_QUERY, Span, SpanTree
+from .rules import short_service
 
 
 def component(span: Span) -> str:
-    """Which part of the system a span stands for: database, queue, or the service itself."""
-    if DB_SYSTEM in span.tags:
-        return "database"
-    if span.kind in ("producer", "consumer") or "messaging.system" in span.tags:
-        return "queue"
-    return short_service(span.service)
+    """Which part of the system a span stands for (rules.component)."""
+    return rules.component(span.tags, span.service)
 
 
 def _ms(us: float) -> str:

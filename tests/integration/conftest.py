@@ -9,25 +9,14 @@ from labctl.config import ROOT
 from labctl.proc import free_port, pid_alive, spawn, terminate
 from recordstore.broker import create_celery
 from recordstore.config import Settings, get_settings
-from recordstore.db import session_scope
-from recordstore.models import Product
 from tests.helpers import wait_for
+from tests.integration.db import new_product
 
 
 @pytest.fixture
 def product(lab):
     """A factory of test albums with a known stock, apart from the seeded catalog."""
-
-    def make(stock: int = 10, price: int = 1999) -> int:
-        with session_scope() as s:
-            p = Product(sku=f"T-{uuid.uuid4().hex[:12]}", title="Test Pressing", artist="Tester",
-                        genre="Rock", format="Vinyl", release_year=2024, price_cents=price,
-                        stock=stock)
-            s.add(p)
-            s.flush()
-            return p.id
-
-    return make
+    return new_product
 
 
 @pytest.fixture

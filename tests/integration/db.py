@@ -10,6 +10,17 @@ from recordstore.db import session_scope
 from recordstore.models import Order, OrderItem, Payment, Product
 
 
+def new_product(stock: int = 10, price: int = 1999, genre: str = "Rock",
+                title: str = "Test Pressing") -> int:
+    """A test album with a known stock, apart from the seeded catalog."""
+    with session_scope() as s:
+        p = Product(sku=f"T-{uuid.uuid4().hex[:12]}", title=title, artist="Tester", genre=genre,
+                    format="Vinyl", release_year=2024, price_cents=price, stock=stock)
+        s.add(p)
+        s.flush()
+        return p.id
+
+
 def new_order(product_id: int, quantity: int = 1, check_stock: bool = True) -> int:
     """An accepted order that only the test itself hands to a worker (or to the domain code)."""
     with session_scope() as s:

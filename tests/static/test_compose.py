@@ -439,6 +439,7 @@ def test_the_app_image_layout_runs_every_compose_command(services, tmp_path):
     for sources, dest in re.findall(r"^COPY (?!--)(.+) (\S+)$", dockerfile, re.M):
         for source in sources.split():
             target = app / dest / source if dest.endswith("/") else app / dest
+            target.parent.mkdir(parents=True, exist_ok=True)  # as COPY makes them
             (shutil.copytree if (ROOT / source).is_dir() else shutil.copy)(ROOT / source, target)
     assert f"uv=={bootstrap.UV_VERSION}" in dockerfile, "the image's uv is the one ./lab uses"
     sync = re.search(r"^RUN (uv sync .+)$", dockerfile, re.M).group(1).split()

@@ -6,11 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from api import schemas
 from labctl.config import ROOT
 from recordstore import correlation, states
-from recordstore.models import PaymentMethod
-from scripts.labkit import shop
+from recordstore.models import OrderStatus, PaymentMethod
+from scripts.labkit import rules, shop
 
 # Every kind of importer: the scripts, the exercises' checks, bench, labctl's dashboard, tests.
 IMPORTERS = """
@@ -42,8 +44,10 @@ def test_payment_methods_are_the_cores():
     assert schemas.CheckoutIn.model_fields["payment_method"].annotation is PaymentMethod
 
 
-def test_final_statuses_are_the_state_machines():
-    assert set(shop.FINAL_STATUSES) == {s.value for s in states.FINAL}
+def test_the_shared_order_states_are_the_state_machines():
+    assert set(rules.FINAL_STATUSES) == {s.value for s in states.FINAL}
+    assert set(rules.ORDER_STEPS) | set(rules.FINAL_STATUSES) == {s.value for s in OrderStatus}
+    assert set(rules.OPEN_STATUSES) == {s.value for s in OrderStatus} - set(rules.FINAL_STATUSES)
 
 
 def test_the_correlation_id_pattern_is_the_apis_and_the_gateways():
@@ -54,9 +58,12 @@ def test_the_correlation_id_pattern_is_the_apis_and_the_gateways():
     assert gateway == {shop.CORRELATION_ID.pattern}
 
 
-def sources(*tops: str) -> dict[str, str]:
+def sources(*tops: str, suffixes: tuple[str, ...] = (".py",)) -> dict[str, str]:
+    """The code under these folders: Python by default, the storefront's JavaScript on asking
+    (not otel-web.js, the bundled OpenTelemetry SDK)."""
     return {str(p.relative_to(ROOT)): p.read_text() for top in tops
-            for p in sorted((ROOT / top).rglob("*.py")) if "__pycache__" not in p.parts}
+            for p in sorted((ROOT / top).rglob("*")) if p.suffix in suffixes and p.is_file()
+            and "__pycache__" not in p.parts and p.name != "otel-web.js"}
 
 
 def test_one_json_client():
@@ -73,13 +80,38 @@ def test_one_json_client():
     assert found == []
 
 
-def test_one_rule_for_a_span_in_error():
-    """Span.error in scripts/labkit/jaeger.py says when a span is in error; nobody else reads
-    the error tag or the OpenTelemetry status of a span."""
-    rule = re.compile(r"""["']error["']\)? in \(True|otel\.status_code["']\)? ?== ?["']ERROR""")
-    everything = sources("bench", "labctl", "scripts", "tests", "exercises")
-    assert [path for path, text in everything.items() if rule.search(text)] == [
-        "scripts/labkit/jaeger.py"]
+# The rules the order page and the scripts share, each written once in RULES_FILE: in any other
+# file of either language, these are a second copy of a rule.
+RULES_FILE = "nginx/html/assets/lab-rules.js"
+COPIES = {
+    "span in error": r"""["']error["']\)? in \(True|tags\.error ==="""
+                     r"""|otel\.status_code["']\]?\)? ?===? ?["']ERROR""",
+    "error message": r"""["']otel\.status_description["']""",
+    "service-name prefix": r"""["']kodekloud-record-store-["']""",
+    "final order states": r"""["']confirmed["'],\s*["']failed["']""",
+    "order steps": r"""["']pending["'],\s*["']processing["'],\s*["']paid["']""",
+    "component of a span": r"""(["']db\.system\.name["']|DB_SYSTEM|["']messaging\.system["'])"""
+                           r""" in """,
+    "trace tree's parent": r"""(CHILD_OF =|["']CHILD_OF["'])""",
+}
+CODE = ("bench", "labctl", "scripts", "exercises", "nginx/html")
+
+
+@pytest.mark.parametrize("rule", COPIES)
+def test_one_copy_of_each_shared_rule_in_either_language(rule):
+    """scripts/labkit/rules.py and the storefront's trace-view.js and app.js read each rule
+    from RULES_FILE; nobody else writes it out (tracestore writes Jaeger's model, not a rule
+    over it; the tests build traces to check these rules against)."""
+    pattern = re.compile(COPIES[rule])
+    code = sources(*CODE, suffixes=(".py", ".js"))
+    assert [path for path, text in code.items()
+            if pattern.search(text) and path != RULES_FILE] == []
+
+
+def test_the_tests_read_no_span_status_of_their_own():
+    pattern = re.compile(COPIES["span in error"])
+    assert [path for path, text in sources("tests").items() if pattern.search(text)
+            and not path.endswith("test_labkit_shape.py")] == []
 
 
 def test_a_span_with_an_error_status_marks_its_trace_on_the_dashboard():

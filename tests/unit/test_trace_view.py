@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from labctl.config import ROOT
+from scripts.labkit import waterfall
 from scripts.labkit.jaeger import build_tree
 from scripts.labkit.prometheus import slowest_exemplar
 
@@ -36,13 +37,62 @@ def jaeger_trace() -> dict:
     return json.loads(FIXTURE.read_text())
 
 
-def test_jaegers_own_trace_gives_labkits_tree(jaeger_trace):
-    model = run_js("buildTrace", jaeger_trace)
-    tree = build_tree(jaeger_trace)
-    expected = [(span.key, span.parent.key if span.parent else None, depth)
-                for depth, span in tree.walk()]
-    assert [(r["key"], r["parentKey"], r["depth"]) for r in model["rows"]] == expected
-    assert len(model["rows"]) == len(jaeger_trace["spans"]), "no span is dropped"
+def _span(span_id: str, parent: str | None, service: str = "p1", trace: str = "ab" * 16,
+          tags: dict[str, str] | None = None) -> dict:
+    refs = [{"refType": "CHILD_OF", "traceID": trace, "spanID": parent}] if parent else []
+    return {"spanID": span_id, "operationName": f"op-{span_id}", "processID": service,
+            "startTime": 1_000 + int(span_id, 16), "duration": 10, "references": refs,
+            "tags": [{"key": k, "type": "string", "value": v} for k, v in (tags or {}).items()]}
+
+
+def _trace(*spans: dict) -> dict:
+    return {"traceID": "ab" * 16, "spans": list(spans),
+            "processes": {"p1": {"serviceName": "kodekloud-record-store-api"},
+                          "p2": {"serviceName": "other-service"}}}
+
+
+# Each rule on both sides: a cycle, a self-reference, another trace's parent, every component
+# and every way of being in error.
+EDGE_CASES = {
+    "cycle and self-reference": _trace(_span("a1", "a2"), _span("a2", "a1"), _span("a3", "a3"),
+                                       _span("a4", "a9", trace="cd" * 16)),
+    "components and errors": _trace(
+        _span("b1", None, tags={"db.system.name": "postgresql", "error": "true"}),
+        _span("b2", "b1", tags={"span.kind": "producer", "otel.status_code": "ERROR",
+                                "error.message": "broker down"}),
+        _span("b3", "b1", "p2", tags={"messaging.system": "rabbitmq",
+                                      "exception.message": "boom"}),
+        _span("b4", "b1", "p2", tags={"span.kind": "consumer", "otel.status_code": "OK"}),
+        _span("b5", "b3", tags={"span.kind": "server", "error": "false"}),
+        _span("b6", "b5", "p2")),
+}
+
+
+def test_the_edge_cases_reach_every_rule():
+    rows = _labkit_rows(EDGE_CASES["components and errors"])
+    assert {r[5] for r in rows} == {"database", "queue", "api", "other-service"}
+    assert [r[6] for r in rows] == [True, True, False, False, False, False]
+    assert {r[7] for r in rows} == {"", "broker down", "boom"}
+    cut = _labkit_rows(EDGE_CASES["cycle and self-reference"])
+    assert {w for r in cut for w in r[4]} == {"reference cycle cut here",
+                                              "references itself as its parent"}
+    assert [r[3] for r in cut if r[3]] == []  # another trace's parent is a link, not missing
+
+
+def _labkit_rows(trace: dict) -> list[tuple]:
+    return [(span.key, span.parent.key if span.parent else None, depth, span.missing_parent,
+             span.warnings, waterfall.component(span), span.error, span.error_message)
+            for depth, span in build_tree(trace).walk()]
+
+
+@pytest.mark.parametrize("case", ["jaeger's own", *EDGE_CASES])
+def test_the_page_and_labkit_build_the_same_tree_by_the_same_rules(case, jaeger_trace):
+    trace = jaeger_trace if case == "jaeger's own" else EDGE_CASES[case]
+    model = run_js("buildTrace", trace)
+    assert [(r["key"], r["parentKey"], r["depth"], r["missingParent"], r["warnings"],
+             r["component"], r["error"], r["errorMessage"]) for r in model["rows"]] == (
+        _labkit_rows(trace))
+    assert len(model["rows"]) == len(trace["spans"]), "no span is dropped"
 
 
 def test_a_duplicate_span_id_and_a_reference_to_another_trace(jaeger_trace):

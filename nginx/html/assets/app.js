@@ -7,6 +7,7 @@
 import {
   Waterfall, buildTrace, el, formatUs, logList, slowestExemplar,
 } from './trace-view.js';
+import RULES from './lab-rules.js';
 
 // Taken before the SDK wraps fetch: reading the trace, the logs and the exemplars is the lab
 // looking at itself, and must not add spans (a trace per poll) to what it looks at.
@@ -30,8 +31,8 @@ const SLOWEST_WINDOW_S = 15 * 60;
 const CHECKOUT_HISTOGRAM = 'http_request_duration_seconds_bucket{job="api",handler="/checkout"}';
 const POLL_MS = 700;
 const MAX_POLL_MS = 5000;
-const STEPS = ['pending', 'processing', 'paid', 'confirmed'];
-const FINAL = new Set(['confirmed', 'failed']);
+const STEPS = RULES.order_steps;
+const FINAL = new Set(RULES.final_statuses);
 const PAYMENT_METHODS = [
   ['credit_card', 'Credit card'],
   ['paypal', 'PayPal'],

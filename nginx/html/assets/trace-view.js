@@ -3,10 +3,13 @@
 // tests/unit/test_trace_view.py runs them in Node on a real Jaeger answer; the views below
 // them take a document. The tree follows the rules of scripts/labkit/jaeger.py (Jaeger's UI's):
 // a parent is the CHILD_OF reference of the same trace, a duplicate span id keeps every span,
-// a parent not (yet) in the trace makes a root, a reference cycle is cut.
+// a parent not (yet) in the trace makes a root, a reference cycle is cut. What a span's
+// component is, when it is in error and the service-name prefix come from lab-rules.js, the
+// one copy the lab's Python reads too (scripts/labkit/rules.py).
 
-const SERVICE_PREFIX = 'kodekloud-record-store-';
-const CHILD_OF = 'CHILD_OF';
+import RULES from './lab-rules.js';
+
+const { service_prefix: SERVICE_PREFIX, trace_tree: TREE, span_error: SPAN_ERROR } = RULES;
 
 /** A typed Jaeger tag's value: int64 may come as a string (too large for JavaScript). */
 function tagValue(tag) {
@@ -18,7 +21,9 @@ function tagValue(tag) {
 }
 
 function sameTrace(a, b) {
-  return String(a).toLowerCase().padStart(32, '0') === String(b).toLowerCase().padStart(32, '0');
+  const digits = TREE.trace_id_hex_digits;
+  return String(a).toLowerCase().padStart(digits, '0')
+    === String(b).toLowerCase().padStart(digits, '0');
 }
 
 export function shortService(service) {
@@ -27,14 +32,18 @@ export function shortService(service) {
 
 /** Which part of the system a span stands for: database, queue, or its service. */
 export function componentOf(tags, service) {
-  if ('db.system.name' in tags) return 'database';
-  if (tags['span.kind'] === 'producer' || tags['span.kind'] === 'consumer'
-    || 'messaging.system' in tags) return 'queue';
-  return shortService(service);
+  const rule = RULES.span_component.find((r) => (r.tag !== undefined && r.tag in tags)
+    || (r.kinds || []).includes(tags['span.kind']));
+  return rule ? rule.component : shortService(service);
 }
 
 function isError(tags) {
-  return tags.error === true || tags.error === 'true' || tags['otel.status_code'] === 'ERROR';
+  return Object.entries(SPAN_ERROR.tags).some(([key, values]) => values.includes(tags[key]));
+}
+
+function errorMessage(tags) {
+  const key = SPAN_ERROR.message_tags.find((k) => tags[k]);
+  return key ? String(tags[key]) : '';
 }
 
 /**
@@ -68,7 +77,8 @@ export function buildTrace(trace) {
     spans.push(span);
   }
   for (const span of spans) {
-    const ref = span.references.find((r) => r.refType === CHILD_OF && sameTrace(r.traceID, traceId));
+    const ref = span.references.find((r) => r.refType === TREE.parent_reference
+      && sameTrace(r.traceID, traceId));
     if (!ref) continue;
     const parent = first.get(String(ref.spanID));
     if (!parent) span.missingParent = String(ref.spanID);
@@ -99,8 +109,7 @@ export function buildTrace(trace) {
       component: componentOf(span.tags, span.service),
       offsetUs: span.startUs - startUs, durationUs: span.durationUs,
       error: isError(span.tags),
-      errorMessage: String(span.tags['otel.status_description'] || span.tags['error.message']
-        || span.tags['exception.message'] || ''),
+      errorMessage: errorMessage(span.tags),
       attributes: Object.entries(span.tags).sort(([a], [b]) => a.localeCompare(b)),
       missingParent: span.missingParent, warnings: span.warnings,
     });
