@@ -80,20 +80,26 @@ class Watch:
     restart: multiprocessing.Process | None = None
 
 
+def group_alive(pgid: int) -> bool:
+    """A live process in the group (a zombie whose parent has not reaped it yet is not)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
 def end_group(pgid: int) -> None:
     """SIGTERM to what is left of a dead leader's group, SIGKILL to what outlives 10 s."""
-    def gone() -> bool:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        return False
-
     for sig, grace_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        if gone():
+        if not group_alive(pgid):
             return
-        os.killpg(pgid, sig)
-        wait_until(gone, grace_s, 0.1)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, sig)
+        wait_until(lambda: not group_alive(pgid), grace_s, 0.1)
 
 
 def restart(cfg: LabConfig, comp: Component, dead: int, own_group: bool) -> None:

@@ -125,9 +125,9 @@ def test_sigterm_in_the_native_phase_stops_the_stack(tmp_path):
         ports = [int(p) for p in json.loads(probe.read_text()).values()]
         assert naming(str(home)), "the stack runs, found by its home"
         rc = harness.interrupt(signal.SIGTERM, whole_group=False)
-        assert rc == 128 + signal.SIGTERM, harness.output()
         assert naming(str(home)) == [], harness.output()
         assert [p for p in ports if port_open(p)] == [], harness.output()
+        assert rc == 128 + signal.SIGTERM, harness.output()
         assert "interrupted by SIGTERM" in harness.output()
     finally:
         if harness.proc.poll() is None:
@@ -140,8 +140,8 @@ def test_ctrl_c_while_the_native_stack_comes_up_stops_it(tmp_path):
     try:
         harness.wait_for_line(r"lab: db healthy", 120)
         rc = harness.interrupt(signal.SIGINT, whole_group=True)
-        assert rc == 128 + signal.SIGINT, harness.output()
         assert naming(str(home)) == [], harness.output()
+        assert rc == 128 + signal.SIGINT, harness.output()
         assert "interrupted by SIGINT" in harness.output()
     finally:
         if harness.proc.poll() is None:
@@ -162,9 +162,9 @@ def test_sigterm_during_the_compose_bring_up_stops_the_engine():
         exec_root = started.group(1)
         assert naming(exec_root), "dockerd runs, found by its exec root"
         rc = harness.interrupt(signal.SIGTERM, whole_group=False)
-        assert rc == 128 + signal.SIGTERM, harness.output()
         assert naming(exec_root, str(home)) == [], harness.output()
         assert mounts_under(exec_root, str(home)) == []
+        assert rc == 128 + signal.SIGTERM, harness.output()
         assert not Path(exec_root).exists() and not home.exists()
     finally:
         if harness.proc.poll() is None:
