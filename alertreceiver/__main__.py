@@ -12,6 +12,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MAX_BODY = 1 << 20
 KEEP = 1000
+# The names Alertmanager reaches it by (natively, compose, Kubernetes); any other Host is a
+# page in a browser (DNS rebinding) or a stranger, not the lab's Alertmanager.
+LAB_HOSTS = ("127.0.0.1", "localhost", "[::1]", "alert-receiver")
+
+
+class BadNotification(ValueError):
+    """A body that is JSON but not an Alertmanager webhook notification."""
+
+
+def _notification(payload: object) -> dict:
+    """The payload, checked to have the webhook's shape (version 4) where the receiver reads it."""
+    if not isinstance(payload, dict):
+        raise BadNotification("expected a JSON object")
+    alerts = payload.get("alerts", [])
+    if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
+        raise BadNotification("'alerts' must be a list of objects")
+    for alert in alerts:
+        for key in ("labels", "annotations"):
+            if not isinstance(alert.get(key, {}), dict):
+                raise BadNotification(f"an alert's {key!r} must be an object")
+    return payload
 
 
 class Notifications:
@@ -66,20 +87,48 @@ def make_handler(store: Notifications):
             else:
                 self._send(404, {"error": "not_found"})
 
+        def _refuse(self, status: int, error: str, detail: str) -> None:
+            self.close_connection = True  # the body is unread: the stream is out of step
+            self._send(status, {"error": error, "detail": detail})
+
+        def _foreign(self) -> str | None:
+            """Why this POST does not come from the lab's Alertmanager, or None."""
+            if self.headers.get("Origin") is not None:
+                return "a web page's request (it has an Origin); Alertmanager sends none"
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+            if host not in LAB_HOSTS:
+                return f"Host {host!r} is not a name the lab reaches this receiver by"
+            return None
+
         def do_POST(self) -> None:  # noqa: N802
             if self.path != "/alerts":
-                self._send(404, {"error": "not_found"})
+                self._refuse(404, "not_found", "notifications go to POST /alerts")
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._send(413, {"error": "payload_too_large"})
+            foreign = self._foreign()
+            if foreign:
+                self._refuse(403, "forbidden", foreign)
+                return
+            if self.headers.get_content_type() != "application/json":
+                self._refuse(415, "unsupported_media_type", "send application/json")
+                return
+            raw = self.headers.get("Content-Length", "")
+            if not (raw.isascii() and raw.isdigit()):
+                self._refuse(400, "bad_content_length",
+                             f"Content-Length must be a number of bytes, not {raw!r}")
+                return
+            if int(raw) > MAX_BODY:
+                self._refuse(413, "payload_too_large", f"at most {MAX_BODY} bytes")
                 return
             try:
-                payload = json.loads(self.rfile.read(length))
-                if not isinstance(payload, dict):
-                    raise ValueError("not an object")
-            except ValueError as exc:
+                payload = json.loads(self.rfile.read(int(raw)))
+            except (ValueError, RecursionError) as exc:
                 self._send(400, {"error": "invalid_json", "detail": str(exc)})
+                return
+            try:
+                payload = _notification(payload)
+            except BadNotification as exc:
+                self._send(400, {"error": "invalid_notification" if isinstance(payload, dict)
+                                 else "invalid_json", "detail": str(exc)})
                 return
             entry = store.add(payload)
             for alert in entry["alerts"]:

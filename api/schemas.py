@@ -8,15 +8,16 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from recordstore.checkout import DEFAULT_EMAIL, DEFAULT_PAYMENT_METHOD
 from recordstore.models import PaymentMethod
 
-ProductId = Annotated[int, Field(ge=1, le=2_147_483_647)]
-OrderId = Annotated[int, Field(ge=1, le=9_223_372_036_854_775_807)]
+# Strict: JSON `true` is not product 1, and "3" is not a quantity of 3 (a client that sends
+# them has a bug the API should name, not hide).
+ProductId = Annotated[int, Field(strict=True, ge=1, le=2_147_483_647)]
 
 
 class CheckoutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: ProductId
-    quantity: Annotated[int, Field(ge=1, le=10)] = 1
+    quantity: Annotated[int, Field(strict=True, ge=1, le=10)] = 1
     customer_email: EmailStr = DEFAULT_EMAIL
     payment_method: PaymentMethod = PaymentMethod(DEFAULT_PAYMENT_METHOD)
 

@@ -4,7 +4,9 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+from labctl import privileges
 from labctl.config import ROOT
 from labctl.proc import LabError
 
@@ -27,6 +29,7 @@ TEST_APT_PACKAGES = {
     "npm": "/usr/bin/npm",
 }
 UV_VERSION = "0.13.8"
+DEBIAN_PYTHON = Path("/usr/bin/python3.11")
 
 
 def say(msg: str) -> None:
@@ -85,10 +88,21 @@ def ensure_python_env() -> None:
     every module it imports from source, seconds of CPU per start."""
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never",
            "UV_PROJECT_ENVIRONMENT": str(ROOT / ".venv")}
-    r = subprocess.run([uv_binary(), "sync", "--frozen", "--quiet", "--compile-bytecode"],
+    r = subprocess.run([uv_binary(), "sync", "--frozen", "--quiet", "--compile-bytecode",
+                        *_interpreter_for_everyone()],
                        cwd=ROOT, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         raise LabError(f"uv sync --frozen failed:\n{r.stderr[-3000:]}")
+
+
+def _interpreter_for_everyone() -> list[str]:
+    """As root, the lab's Python programs run as an unprivileged user (privileges.py), who
+    must be able to run the venv's interpreter: not one under root's own home (pyenv's, say)
+    but Debian's, when the venv's is not one others may run (uv then makes the venv anew)."""
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    if os.geteuid() != 0 or (venv_python.exists() and privileges.others_can_run(venv_python)):
+        return []
+    return ["--python", str(DEBIAN_PYTHON)] if DEBIAN_PYTHON.exists() else []
 
 
 def ensure_all(for_tests: bool = False) -> None:

@@ -29,7 +29,7 @@ from labctl import (
     traffic,
 )
 from labctl.components import BY_NAME
-from labctl.config import ROOT, load
+from labctl.config import ROOT, check_exposure, load
 from labctl.proc import LabError
 from labctl.stack import say
 from scripts.labkit.settings import SettingsError, run_mode
@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "up":
+            check_exposure(load())
         if args.lifecycle and run_mode(home=load().home) == "compose":
             return compose.run(args)
         return args.func(args)

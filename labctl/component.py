@@ -8,10 +8,12 @@ PostgreSQL and RabbitMQ are in servers.py, the list of all of them in components
 
 import contextlib
 import fcntl
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labctl import privileges
 from labctl.config import ROOT, LabConfig
 from labctl.proc import (
     LabError,
@@ -130,12 +132,17 @@ def _nothing(cfg: LabConfig) -> None:
     return None
 
 
+def _no_paths(cfg: LabConfig) -> list[Path]:
+    return []
+
+
 @dataclass(kw_only=True)
 class Program(Component):
     """A program the lab runs directly: its command line, its health URL, the ports it binds.
 
     `prepare` writes what it reads (config_files.py) before it starts; `config_check`, when given,
-    is a command line that must accept those files first (nginx -t).
+    is a command line that must accept those files first (nginx -t). As root, it runs as the
+    lab's own unprivileged user (privileges.py), who owns what `writes` names, and only that.
     """
     argv: Callable[[LabConfig], list[str]]
     health: Health
@@ -143,6 +150,7 @@ class Program(Component):
     env: Callable[[LabConfig], dict[str, str]] = _no_env
     prepare: Callable[[LabConfig], None] = _nothing
     config_check: Callable[[LabConfig], list[str]] | None = None
+    writes: Callable[[LabConfig], list[Path]] = _no_paths
 
     def ports(self, cfg: LabConfig) -> list[int]:
         return [cfg.port(p) for p in self.port_names]
@@ -155,11 +163,26 @@ class Program(Component):
 
     def launch(self, cfg: LabConfig) -> None:
         self.prepare(cfg)
+        env = {**cfg.env, **self.env(cfg)}
+        argv = self.argv(cfg)
+        user = privileges.lab_user()
+        if user is not None:
+            privileges.require_reachable(ROOT, user.pw_name, self.name)
+            program = Path(shutil.which(argv[0]) or argv[0])
+            runs = [program, cfg.venv_bin / "python"] if program.parent == cfg.venv_bin \
+                else [program]
+            if not all(privileges.others_can_run(p) for p in runs):
+                raise LabError(f"{self.name}: {argv[0]} is not executable by {user.pw_name}, "
+                               f"the user the lab's programs run as (an interpreter under "
+                               f"root's home?): ./lab up makes .venv on Debian's python3 as root")
+            for path in self.writes(cfg):
+                if not path.exists():
+                    path.touch()
+            privileges.give(self.writes(cfg), user.pw_name)
         if self.config_check is not None:
-            argv = self.config_check(cfg)
-            check = run(argv, log=self.log(cfg))
+            check_argv = self.config_check(cfg)
+            check = run(check_argv, log=self.log(cfg), **privileges.as_user(user))
             if check.returncode != 0:
-                raise LabError(f"{self.name}: {' '.join(argv[:2])} refused the config:\n"
+                raise LabError(f"{self.name}: {' '.join(check_argv[:2])} refused the config:\n"
                                f"{check.stderr.strip()}")
-        spawn(self.argv(cfg), {**cfg.env, **self.env(cfg)}, self.log(cfg), self.pidfile(cfg),
-              ROOT)
+        spawn(argv, env, self.log(cfg), self.pidfile(cfg), ROOT, **privileges.as_user(user))

@@ -50,8 +50,11 @@ def worker_argv(cfg: LabConfig) -> list[str]:
 
 
 def nginx_argv(cfg: LabConfig, *flags: str) -> list[str]:
+    """Its error log from the start (-e): not the package's /var/log/nginx, which only root
+    may write."""
     home = config_files.nginx_dir(cfg)
-    return ["nginx", *flags, "-c", str(home / "nginx.conf"), "-p", str(home)]
+    return ["nginx", *flags, "-c", str(home / "nginx.conf"), "-p", str(home),
+            "-e", str(config_files.nginx_error_log(cfg))]
 
 
 def prometheus_argv(cfg: LabConfig) -> list[str]:
@@ -60,7 +63,9 @@ def prometheus_argv(cfg: LabConfig) -> list[str]:
         "prometheus", f"--config.file={home / 'prometheus.yml'}",
         f"--storage.tsdb.path={home / 'data'}", "--storage.tsdb.retention.time=7d",
         f"--web.listen-address=127.0.0.1:{cfg.port('PROMETHEUS_PORT')}",
-        "--enable-feature=exemplar-storage", "--web.enable-lifecycle",
+        # No --web.enable-lifecycle: nothing of the lab reloads or stops Prometheus over HTTP,
+        # and a web page could (POST /-/quit needs no preflight).
+        "--enable-feature=exemplar-storage",
     ]
 
 
@@ -95,13 +100,13 @@ COMPONENTS: list[Component] = [
         health=Health("API_PORT", "/health"), port_names=("API_PORT",),
         # GET /orders/{id}/logs reads the gateway's, its own and the worker's logs from here.
         env=lambda c: {**_multiprocess_env("api", API_SERVICE)(c), "LOG_DIR": str(c.logs)},
-        depends_on=("migrate", "rabbitmq", "jaeger"),
+        depends_on=("migrate", "rabbitmq", "jaeger"), writes=lambda c: [c.home / "api-metrics"],
     ),
     Program(
         name="worker", description="order worker (Celery)", argv=worker_argv,
         health=Health("WORKER_METRICS_PORT", "/metrics"), port_names=("WORKER_METRICS_PORT",),
         env=_multiprocess_env("worker", WORKER_SERVICE), start_timeout_s=45,
-        depends_on=("migrate", "rabbitmq", "jaeger"),
+        depends_on=("migrate", "rabbitmq", "jaeger"), writes=lambda c: [c.home / "worker-metrics"],
     ),
     Program(
         # With "daemon off" the spawned process is nginx's master, the pid nginx records too.
@@ -110,11 +115,15 @@ COMPONENTS: list[Component] = [
         config_check=lambda c: nginx_argv(c, "-t"),
         health=Health("GATEWAY_PORT", "/gateway/health"),
         port_names=("GATEWAY_PORT", "GATEWAY_STATUS_PORT"), depends_on=("api",),
+        # Its temp files and pid, the access log (its log here) and the error log.
+        writes=lambda c: [config_files.nginx_dir(c) / "tmp", c.logs / "gateway.log",
+                          config_files.nginx_error_log(c)],
     ),
     Program(
         name="prometheus", description="Prometheus", argv=prometheus_argv,
         prepare=config_files.write_prometheus, health=Health("PROMETHEUS_PORT", "/-/ready"),
         port_names=("PROMETHEUS_PORT",),
+        writes=lambda c: [config_files.prometheus_dir(c) / "data"],
     ),
     Program(
         name="alert-receiver", description="alert receiver: where notifications land",
@@ -125,6 +134,7 @@ COMPONENTS: list[Component] = [
         name="alertmanager", description="Alertmanager", argv=alertmanager_argv,
         prepare=config_files.write_alertmanager, health=Health("ALERTMANAGER_PORT", "/-/ready"),
         port_names=("ALERTMANAGER_PORT",), depends_on=("alert-receiver",),
+        writes=lambda c: [config_files.alertmanager_dir(c) / "data"],
     ),
     Program(
         name="postgres-exporter", description="PostgreSQL exporter",

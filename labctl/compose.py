@@ -10,11 +10,12 @@ compose keeps, so they work unchanged in both modes; `./lab test` is always nati
 """
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
 
-from labctl.config import ROOT
+from labctl.config import ROOT, load
 from labctl.proc import LabError
 
 LIFECYCLE = ("up", "down", "status", "logs", "stop", "start", "restart")
@@ -60,4 +61,7 @@ def run(args: argparse.Namespace) -> int:
     command = compose_command()
     argv = [*command, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE),
             *compose_args(args, v2=command[-1] == "compose")]
-    return subprocess.run(argv, cwd=ROOT).returncode
+    # The lab's own admin token (.lab/admin-token), which .env does not hold: compose reads it
+    # from the environment into the API's.
+    env = {**os.environ, "ADMIN_TOKEN": load().env["ADMIN_TOKEN"]}
+    return subprocess.run(argv, cwd=ROOT, env=env).returncode

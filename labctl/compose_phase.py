@@ -16,6 +16,7 @@ from labctl.compose_stack import PUBLISHED_PORTS, ComposeStack, override, projec
 from labctl.config import ROOT
 from labctl.engine import Engine
 from labctl.proc import LabError, foreground, free_ports
+from scripts.labkit.settings import admin_token
 
 # Debian's engine and the base image's builder; Debian's docker-compose is a test package.
 COMPOSE_APT_PACKAGES = {"docker.io": "/usr/sbin/dockerd", "debootstrap": "/usr/sbin/debootstrap"}
@@ -42,7 +43,8 @@ def assert_images_present(stack: ComposeStack, config: dict, services: list[str]
 
 def prepare(engine: Engine, home: Path) -> tuple[ComposeStack, list[str]]:
     """The stack's files and environment, every image built: what `up` needs."""
-    stack = ComposeStack(env={**engine.env, "LAB_MODE": "compose", "LAB_HOME": str(home)})
+    stack = ComposeStack(env={**engine.env, "LAB_MODE": "compose", "LAB_HOME": str(home),
+                              "ADMIN_TOKEN": admin_token({"LAB_HOME": str(home)})})
     config = stack.config()
     images = {name: t for name, (_, t) in standins.SERVICE_STANDINS.items()}
     path = home / "compose.standins.yml"

@@ -4,7 +4,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.labkit.settings import lab_home, read_env
+from labctl.proc import LabError
+from scripts.labkit.settings import admin_token, admin_token_problem, lab_home, read_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,9 +40,17 @@ def load(environ: dict[str, str] | None = None) -> LabConfig:
     env.update(environ)
     home = lab_home(env)
     env["LAB_HOME"] = str(home)
+    env["ADMIN_TOKEN"] = admin_token(env)
     # Natively every program reaches the others on loopback.
     env.setdefault("POSTGRES_HOST", "127.0.0.1")
     env.setdefault("RABBITMQ_HOST", "127.0.0.1")
     env.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{env['OTLP_HTTP_PORT']}")
     env.setdefault("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     return LabConfig(env=env, home=home)
+
+
+def check_exposure(cfg: LabConfig) -> None:
+    """Refuse to serve the admin routes beyond loopback with a token anyone may know."""
+    problem = admin_token_problem(cfg.env["ADMIN_TOKEN"], cfg.env.get("GATEWAY_BIND", ""))
+    if problem:
+        raise LabError(problem)

@@ -35,7 +35,8 @@ def prometheus_dir(cfg: LabConfig) -> Path:
 def write_prometheus(cfg: LabConfig) -> None:
     """Prometheus reads the repo's prometheus.yml; natively only its file_sd targets differ."""
     home = prometheus_dir(cfg)
-    (home / "targets").mkdir(parents=True, exist_ok=True)
+    for sub in ("targets", "data"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
     for link, target in (("prometheus.yml", "prometheus/prometheus.yml"),
                          ("rules", "prometheus/rules")):
         dest = home / link
@@ -75,6 +76,10 @@ def nginx_dir(cfg: LabConfig) -> Path:
     return cfg.home / "nginx"
 
 
+def nginx_error_log(cfg: LabConfig) -> Path:
+    return cfg.logs / "gateway.error.log"
+
+
 def write_nginx(cfg: LabConfig) -> None:
     """The gateway runs the repo's server template, rendered the way the nginx image renders it."""
     home = nginx_dir(cfg)
@@ -82,6 +87,7 @@ def write_nginx(cfg: LabConfig) -> None:
         (home / sub).mkdir(parents=True, exist_ok=True)
     values = {
         "GATEWAY_LISTEN": f"{cfg.env['GATEWAY_BIND']}:{cfg.port('GATEWAY_PORT')}",
+        "GATEWAY_SERVER_NAMES": cfg.env["GATEWAY_SERVER_NAMES"],
         "GATEWAY_STATUS_LISTEN": f"127.0.0.1:{cfg.port('GATEWAY_STATUS_PORT')}",
         "API_UPSTREAM": f"127.0.0.1:{cfg.port('API_PORT')}",
         "OTLP_UPSTREAM": f"127.0.0.1:{cfg.port('OTLP_HTTP_PORT')}",
@@ -94,11 +100,11 @@ def write_nginx(cfg: LabConfig) -> None:
     }
     template = (ROOT / "nginx" / "templates" / "default.conf.template").read_text()
     (home / "conf.d" / "default.conf").write_text(render_template(template, values))
-    user = "user root;\n" if os.geteuid() == 0 else ""
+    # No `user`: the master runs as the lab's unprivileged user (components.py), its workers too.
     (home / "nginx.conf").write_text(
         f"# written by ./lab (native mode); the server config is nginx/templates/\n"
-        f"{user}worker_processes 2;\npid {cfg.run / 'gateway.pid'};\n"
-        f"error_log {cfg.logs / 'gateway.error.log'} warn;\n"
+        f"worker_processes 2;\npid {home / 'tmp' / 'nginx.pid'};\n"
+        f"error_log {nginx_error_log(cfg)} warn;\n"
         "events { worker_connections 1024; }\n"
         "http {\n  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n"
         f"  client_body_temp_path {home / 'tmp'}/body;\n  proxy_temp_path {home / 'tmp'}/proxy;\n"
@@ -127,4 +133,9 @@ def write_rabbitmq(cfg: LabConfig) -> None:
         f"default_user = {cfg.env['RABBITMQ_USER']}\n"
         f"default_pass = {cfg.env['RABBITMQ_PASSWORD']}\n"
     )
-    (base / "rabbitmq.conf").write_text(template + native)
+    # It holds the broker's password: readable by its owner only (rabbitmq, as root).
+    conf = base / "rabbitmq.conf"
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(template + native)
+    os.chmod(conf, 0o600)

@@ -61,14 +61,17 @@ def free_ports(n: int) -> list[int]:
         return [s.getsockname()[1] for s in sockets]
 
 
-def spawn(argv: list[str], env: dict[str, str], log: Path, pidfile: Path, cwd: Path) -> int:
-    """Start a long-running program in its own session, output appended to its log."""
+def spawn(argv: list[str], env: dict[str, str], log: Path, pidfile: Path, cwd: Path,
+          **as_user: object) -> int:
+    """Start a long-running program in its own session, output appended to its log (opened
+    here: the program, even as another user, writes to the open file). `as_user`: Popen's
+    user, group and extra_groups (privileges.as_user)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, start_new_session=True, **as_user,
         )
     pidfile.write_text(f"{proc.pid}\n")
     return proc.pid
@@ -111,12 +114,13 @@ def foreground(argv: list[str], env: dict[str, str], cwd: Path) -> int:
 
 
 def run(argv: list[str], env: dict[str, str] | None = None, log: Path | None = None,
-        cwd: Path | None = None, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+        cwd: Path | None = None, timeout_s: float = 120, **as_user: object
+        ) -> subprocess.CompletedProcess[str]:
     """Run a short command; its output goes to the log (if given) and is also returned."""
     try:
         result = subprocess.run(
             argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout_s,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL, **as_user,
         )
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"{argv[0]} did not finish within {timeout_s:.0f}s") from exc

@@ -9,38 +9,19 @@ import re
 import signal
 from pathlib import Path
 
-from labctl import config_files
+from labctl import config_files, privileges
 from labctl.component import Component
 from labctl.config import LabConfig
 from labctl.proc import LabError, http_ok, pid_alive, port_open, read_pid, run, terminate
 
 
-def _is_root() -> bool:
-    return os.geteuid() == 0
-
-
-def _chown(path: Path, user: str) -> None:
-    if _is_root():
-        pw = pwd.getpwnam(user)
-        for p in [path, *path.rglob("*")]:
-            os.chown(p, pw.pw_uid, pw.pw_gid)
-
-
-def _require_reachable(path: Path, user: str, component: str) -> None:
-    """As root, PostgreSQL and RabbitMQ run as their own users, who must reach .lab/."""
-    if not _is_root():
-        return
-    probe = run(["runuser", "-u", user, "--", "test", "-x", str(path)], timeout_s=10)
-    if probe.returncode != 0:
-        raise LabError(
-            f"{component}: the '{user}' user cannot reach {path}. Keep the lab in a directory "
-            f"other users may traverse (e.g. /srv or /opt), or allow it: chmod o+x on each "
-            f"parent directory of {path}."
-        )
-
-
 class Postgres(Component):
-    """The lab's own PostgreSQL cluster under .lab/, never the machine's system instance."""
+    """The lab's own PostgreSQL cluster under .lab/, never the machine's system instance.
+
+    Only the cluster's owner reaches its socket (a directory of mode 0700; as root the owner
+    is the postgres user), and only as the superuser, by peer authentication: the OS user must
+    be the owner. Everyone else, the lab's programs included, logs in over TCP with a password.
+    """
 
     @staticmethod
     def bindir() -> Path:
@@ -50,13 +31,33 @@ class Postgres(Component):
         return Path(found[-1]).parent
 
     def _as_owner(self, argv: list[str]) -> list[str]:
-        return ["runuser", "-u", "postgres", "--", *argv] if _is_root() else argv
+        return ["runuser", "-u", "postgres", "--", *argv] if privileges.is_root() else argv
 
     def data(self, cfg: LabConfig) -> Path:
         return cfg.home / "postgres" / "data"
 
     def sockets(self, cfg: LabConfig) -> Path:
         return cfg.home / "postgres" / "run"
+
+    @staticmethod
+    def owner() -> str:
+        """The OS user the cluster runs as, the one peer authentication lets in."""
+        return "postgres" if privileges.is_root() else pwd.getpwuid(os.geteuid()).pw_name
+
+    def write_access(self, cfg: LabConfig) -> None:
+        """pg_hba.conf and pg_ident.conf at every start, so a cluster initialised with trust
+        (before this) loses it too."""
+        data = self.data(cfg)
+        (data / "pg_ident.conf").write_text(
+            "# written by ./lab at every start: the cluster's OS owner is the superuser\n"
+            f"lab {self.owner()} postgres\n")
+        (data / "pg_hba.conf").write_text(
+            "# written by ./lab at every start (labctl/servers.py)\n"
+            "# The socket: the superuser, for the cluster's OS owner only (peer).\n"
+            "local all postgres peer map=lab\n"
+            "# TCP on loopback: every role, with its password.\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+            "host all all ::1/128 scram-sha-256\n")
 
     def ports(self, cfg: LabConfig) -> list[int]:
         return [cfg.port("POSTGRES_PORT")]
@@ -76,24 +77,26 @@ class Postgres(Component):
         base = cfg.home / "postgres"
         data, sockets = self.data(cfg), self.sockets(cfg)
         sockets.mkdir(parents=True, exist_ok=True)
-        _require_reachable(base, "postgres", self.name)
+        privileges.require_reachable(base, "postgres", self.name)
         log = self.log(cfg)
         log.touch()
         fresh = not (data / "PG_VERSION").exists()
         if fresh:
             data.mkdir(parents=True, exist_ok=True)
-            _chown(base, "postgres")
-            _chown(log, "postgres")
+            privileges.give([base], "postgres")
+            privileges.give([log], "postgres")
             r = run(self._as_owner([
                 str(self.bindir() / "initdb"), "-D", str(data), "-U", "postgres",
-                "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
+                "--auth-local=peer", "--auth-host=scram-sha-256", "-E", "UTF8",
                 "--locale=C.UTF-8",
             ]), log=log)
             if r.returncode != 0:
                 raise self.failure(cfg, "could not initialise its cluster (initdb)")
-        _chown(sockets, "postgres")
-        _chown(log, "postgres")
+        self.write_access(cfg)
+        sockets.chmod(0o700)
+        privileges.give([sockets, data / "pg_hba.conf", data / "pg_ident.conf", log], "postgres")
         opts = (f"-p {cfg.port('POSTGRES_PORT')} -k {sockets} -c listen_addresses=127.0.0.1 "
+                "-c unix_socket_permissions=0700 "
                 "-c shared_buffers=64MB -c max_connections=100")
         r = run(self._as_owner([
             str(self.bindir() / "pg_ctl"), "start", "-D", str(data), "-l", str(log),
@@ -188,11 +191,11 @@ class RabbitMQ(Component):
         base = self.base(cfg)
         for sub in ("mnesia", "log"):
             (base / sub).mkdir(parents=True, exist_ok=True)
-        _require_reachable(base, "rabbitmq", self.name)
+        privileges.require_reachable(base, "rabbitmq", self.name)
         config_files.write_rabbitmq(cfg)
         self.log(cfg).touch()
-        _chown(base, "rabbitmq")
-        _chown(self.log(cfg), "rabbitmq")
+        privileges.give([base], "rabbitmq")
+        privileges.give([self.log(cfg)], "rabbitmq")
         r = run(["rabbitmq-server", "-detached"], env=self._env(cfg), log=self.log(cfg))
         if r.returncode != 0:
             raise self.failure(cfg, "did not start (rabbitmq-server -detached)")

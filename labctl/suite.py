@@ -77,6 +77,7 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
     cfg = load(env)
     if home.exists():
         down(cfg, volumes=True)
+        cfg = load(env)  # its admin token again, in the new home
     try:
         say(f"starting the test stack under {home}")
         up(cfg)

@@ -3,8 +3,10 @@
 from functools import lru_cache
 from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scripts.labkit.settings import admin_token_problem
 
 
 class Settings(BaseSettings):
@@ -43,8 +45,11 @@ class Settings(BaseSettings):
     # An order not confirmed or failed this long after checkout is overdue (OrdersNotFinal).
     order_final_within_s: int = Field(default=300, ge=1)
 
-    # Guards the admin endpoint (runtime fault toggles). A local lab's token, set in .env.
-    admin_token: str = Field(default="change-me-lab-admin", min_length=8)
+    # Guards the admin endpoint (runtime fault toggles): the lab's own, made by ./lab on first
+    # use (scripts/labkit/settings.py). None set: the admin routes are off, nothing guesses one.
+    admin_token: str = ""
+    # Where the gateway listens (compose: publishes): beyond loopback a published token is refused.
+    gateway_bind: str = "127.0.0.1"
 
     worker_metrics_port: int = 9808
     # Off only to measure what metrics cost (./lab bench): /metrics still answers, but empty.
@@ -55,6 +60,13 @@ class Settings(BaseSettings):
     log_file: str = ""
     # Where GET /orders/{id}/logs reads gateway.log, api.log and worker.log ("" : nowhere).
     log_dir: str = ""
+
+    @model_validator(mode="after")
+    def _admin_token_fits_the_exposure(self) -> "Settings":
+        problem = admin_token_problem(self.admin_token, self.gateway_bind)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @property
     def database_url(self) -> str:

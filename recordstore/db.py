@@ -118,11 +118,6 @@ def classify(exc: BaseException) -> DatabaseProblem | None:
     return None
 
 
-def is_outage(exc: BaseException) -> bool:
-    """True when the database cannot be reached at all: the worker waits such an outage out."""
-    return classify(exc) is DatabaseProblem.UNAVAILABLE
-
-
 def first_line(exc: BaseException) -> str:
     """The driver's own message, first line: what the log line and the span say happened."""
     text = str(getattr(exc, "orig", None) or exc)

@@ -15,7 +15,7 @@ from recordstore.config import Settings
 from recordstore.db import session_scope
 from recordstore.metrics import OUTBOX_RELAYED
 from recordstore.models import Order, OrderStatus
-from recordstore.telemetry import mark_error, tracer
+from recordstore.telemetry import mark_error, publishing, tracer
 
 log = structlog.get_logger("recordstore.outbox")
 
@@ -26,10 +26,11 @@ def publish_order(order_id: int, correlation_id: str) -> None:
         span.set_attributes({"recordstore.order.id": order_id,
                              "messaging.destination.name": "orders"})
         try:
-            celery_app.send_task(
-                PROCESS_ORDER, args=[order_id], headers={correlation.TASK_HEADER: correlation_id},
-                retry=False,
-            )
+            with publishing():
+                celery_app.send_task(
+                    PROCESS_ORDER, args=[order_id],
+                    headers={correlation.TASK_HEADER: correlation_id}, retry=False,
+                )
         except Exception as exc:
             mark_error(span, exc)
             raise

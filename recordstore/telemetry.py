@@ -1,9 +1,10 @@
 """Tracing set-up, driven by the standard OTEL_* variables; exported over OTLP/HTTP."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -85,6 +86,26 @@ def mark_error(span: trace.Span, exc: BaseException) -> None:
     problem = classify(exc)
     span.set_status(Status(StatusCode.ERROR, f"{problem.value}: {first_line(exc)}" if problem
                            else f"{type(exc).__name__}: {exc}"))
+
+
+@contextmanager
+def publishing() -> Iterator[None]:
+    """Around a Celery publish. Its instrumentation opens a producer span before the publish
+    and ends it after; a publish that raises never ends it and leaves it current, so whatever
+    follows (a retry's publish) would hang under a span never exported. Here that span ends,
+    in error, and the context is what it was before."""
+    before = trace.get_current_span()
+    token = context.attach(context.get_current())
+    try:
+        yield
+    except Exception as exc:
+        leaked = trace.get_current_span()
+        if leaked is not before and leaked.is_recording():
+            mark_error(leaked, exc)
+            leaked.end()
+        raise
+    finally:
+        context.detach(token)
 
 
 def current_trace_id() -> str | None:

@@ -33,6 +33,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-traces", type=_at_least_one, default=env("TRACESTORE_MAX_TRACES", "20000")
     )
+    parser.add_argument("--max-spans-per-trace", type=_at_least_one,
+                        default=env("TRACESTORE_MAX_SPANS_PER_TRACE", "2000"))
+    parser.add_argument("--max-mib", type=_at_least_one, default=env("TRACESTORE_MAX_MIB", "128"),
+                        help="spans kept in all, in MiB as sent; the oldest traces go first")
     return parser.parse_args(argv)
 
 
@@ -42,7 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        running = serve(args.host, args.otlp_port, args.query_port, args.max_traces)
+        running = serve(args.host, args.otlp_port, args.query_port, args.max_traces,
+                        max_spans_per_trace=args.max_spans_per_trace,
+                        max_bytes=args.max_mib * 1024 * 1024)
     except OSError as exc:
         _log("tracestore.failed", level="error", error=str(exc))
         sys.exit(1)
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
         otlp_port=running.otlp_port,
         query_port=running.query_port,
         max_traces=args.max_traces,
+        max_spans_per_trace=args.max_spans_per_trace,
+        max_mib=args.max_mib,
     )
     stop.wait()
     running.close()

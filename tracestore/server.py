@@ -9,6 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
 from tracestore.store import JSON, PROTOBUF, Query, TraceStore, decode_spans
 
 MAX_BODY = 8 * 1024 * 1024
@@ -69,18 +72,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            # Said, not just done: nginx must not send the next export down this connection.
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
 
 
 class _OtlpHandler(_Handler):
     # Keep-alive: an exporter sends its batches down one connection, not one connection each.
+    # An idle one is closed after `timeout` (30 s): the gateway's keepalive_timeout is shorter.
     protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
         try:
             content_type = self._check_headers()
-            self.server.store.add(decode_spans(self._read_body(), content_type))
+            refused, why = self.server.store.add(decode_spans(self._read_body(), content_type))
         except _HttpError as exc:
             self.close_connection = True  # the body may be unread: the stream is out of step
             self._error(exc.status, str(exc))
@@ -88,8 +95,7 @@ class _OtlpHandler(_Handler):
             self.close_connection = True
             self._error(400, f"bad OTLP body: {exc}")
         else:
-            # An empty ExportTraceServiceResponse serialises to zero bytes.
-            self._send(200, b"{}" if content_type == JSON else b"", content_type)
+            self._send(200, _export_response(refused, why, content_type), content_type)
 
     def _check_headers(self) -> str:
         if urlsplit(self.path).path != "/v1/traces":
@@ -141,6 +147,17 @@ class _QueryHandler(_Handler):
 
     def _error(self, status: int, message: str) -> None:
         self._send_json(status, _envelope(None, errors=[{"code": status, "msg": message}]))
+
+
+def _export_response(refused: int, why: str, content_type: str) -> bytes:
+    """An ExportTraceServiceResponse: empty (zero bytes in protobuf) or a partial success."""
+    response = ExportTraceServiceResponse()
+    if refused:
+        response.partial_success.rejected_spans = refused
+        response.partial_success.error_message = why
+    if content_type == JSON:
+        return json.dumps(json_format.MessageToDict(response)).encode()
+    return response.SerializeToString()
 
 
 def _envelope(data: Any, total: int = 0, errors: list[dict[str, Any]] | None = None) -> Any:
@@ -245,9 +262,11 @@ class Running:
             server.server_close()
 
 
-def serve(host: str, otlp_port: int, query_port: int, max_traces: int) -> Running:
-    """Start serving in background threads; port 0 picks a free port (see Running's ports)."""
-    store = TraceStore(max_traces)
+def serve(host: str, otlp_port: int, query_port: int, max_traces: int,
+          **limits: int) -> Running:
+    """Start serving in background threads; port 0 picks a free port (see Running's ports).
+    `limits`: TraceStore's max_spans_per_trace and max_bytes."""
+    store = TraceStore(max_traces, **limits)
     otlp = _Server((host, otlp_port), _OtlpHandler, store)
     try:
         query = _Server((host, query_port), _QueryHandler, store)

@@ -83,6 +83,7 @@ class Received:
     raw: OtlpSpan
     process: Process
     scope_tags: tuple[Tag, ...]
+    size: int = 0  # its bytes as sent: what the store's byte cap counts
     _converted: Span | None = None
 
     @property
@@ -123,7 +124,7 @@ def _received(span: OtlpSpan, process: Process, scope_tags: tuple[Tag, ...]
             or len(parent_id) not in (0, 8)):
         raise ValueError("a span needs a 16-byte trace id and 8-byte span ids")
     return trace_id.hex(), Received(span_id.hex(), span.name, span.start_time_unix_nano // 1000,
-                                    span, process, scope_tags)
+                                    span, process, scope_tags, span.ByteSize())
 
 
 def _hex_ids_to_base64(node: Any) -> None:
@@ -296,28 +297,49 @@ class _Trace:
     spans: dict[str, Received] = field(default_factory=dict)
     keys: frozenset[tuple[str, str]] = frozenset()  # (service, operation) pairs in the index
     start_us: int | None = None  # earliest span start: searches list newest first
+    size: int = 0  # bytes of its spans as sent
 
 
 class TraceStore:
-    """In memory and thread-safe; beyond max_traces the least recently written trace goes."""
+    """In memory and thread-safe, bounded three ways: beyond max_traces, or max_bytes of spans
+    (as sent) in all, the least recently written traces go; a trace keeps its first
+    max_spans_per_trace spans and refuses more (a span sent again still replaces itself)."""
 
-    def __init__(self, max_traces: int) -> None:
-        if max_traces < 1:
-            raise ValueError("max_traces must be at least 1")
+    def __init__(self, max_traces: int, max_spans_per_trace: int = 2000,
+                 max_bytes: int = 128 * 1024 * 1024) -> None:
+        if min(max_traces, max_spans_per_trace, max_bytes) < 1:
+            raise ValueError("every limit must be at least 1")
         self._max_traces = max_traces
+        self._max_spans = max_spans_per_trace
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._lock = threading.Lock()
         self._traces: OrderedDict[str, _Trace] = OrderedDict()
         self._index: dict[str, dict[str, set[str]]] = {}  # service -> operation -> trace ids
 
-    def add(self, spans: Iterable[tuple[str, Received]]) -> None:
+    def add(self, spans: Iterable[tuple[str, Received]]) -> tuple[int, str]:
+        """Store the spans: (how many were refused, why; 0 and "" when none was)."""
         by_trace: dict[str, list[Received]] = {}
         for trace_id, span in spans:
             by_trace.setdefault(trace_id, []).append(span)
+        refused, why = 0, ""
         with self._lock:
-            for trace_id, new_spans in by_trace.items():
+            for trace_id, batch in by_trace.items():
                 trace = self._traces.setdefault(trace_id, _Trace())
                 self._traces.move_to_end(trace_id)
+                new_spans = self._admitted(trace, batch)
+                if len(new_spans) < len(batch):
+                    refused += len(batch) - len(new_spans)
+                    why = (f"trace {trace_id} holds {self._max_spans} spans, the most this "
+                           "stand-in keeps of one trace")
+                if not new_spans:
+                    continue
                 replaced = any(span.span_id in trace.spans for span in new_spans)
+                for span in new_spans:
+                    old = trace.spans.get(span.span_id)
+                    change = span.size - (old.size if old is not None else 0)
+                    trace.size += change
+                    self._bytes += change
                 trace.spans.update((span.span_id, span) for span in new_spans)
                 # Only what this batch adds, unless it replaced a span (a re-sent export).
                 fresh = trace.spans.values() if replaced else new_spans
@@ -327,9 +349,24 @@ class TraceStore:
                 trace.start_us = min(starts)
                 keys = {(span.process.service, span.operation) for span in fresh}
                 self._reindex(trace_id, trace, frozenset(keys if replaced else keys | trace.keys))
-            while len(self._traces) > self._max_traces:
+            while self._traces and (len(self._traces) > self._max_traces
+                                    or self._bytes > self._max_bytes):
                 trace_id, trace = self._traces.popitem(last=False)
+                self._bytes -= trace.size
                 self._reindex(trace_id, trace, frozenset())
+        return refused, why
+
+    def _admitted(self, trace: _Trace, batch: list[Received]) -> list[Received]:
+        """The spans of the batch the trace has room for; one it holds already replaces itself."""
+        room = self._max_spans - len(trace.spans)
+        admitted = []
+        for span in batch:
+            if span.span_id in trace.spans:
+                admitted.append(span)
+            elif room > 0:
+                admitted.append(span)
+                room -= 1
+        return admitted
 
     def _reindex(self, trace_id: str, trace: _Trace, keys: frozenset[tuple[str, str]]) -> None:
         for service, operation in trace.keys - keys:

@@ -20,7 +20,7 @@ from recordstore.metrics import (
     ORDERS_COMPLETED,
     TASKS,
 )
-from recordstore.telemetry import mark_error, tracer
+from recordstore.telemetry import mark_error, publishing, tracer
 
 log = structlog.get_logger("worker.tasks")
 
@@ -85,9 +85,10 @@ def process_order(self: Task, order_id: int) -> str:
             if result.outcome is Outcome.PAID:
                 # Inside the try: a refused publish is retried (a redelivery of a paid order
                 # publishes its e-mail again), then dead-lettered, never lost.
-                send_order_confirmation.apply_async(
-                    args=[order_id], headers={correlation.TASK_HEADER: correlation.current()}
-                )
+                with publishing():
+                    send_order_confirmation.apply_async(
+                        args=[order_id], headers={correlation.TASK_HEADER: correlation.current()}
+                    )
         except Exception as exc:
             mark_error(span, exc)
             retry_or_dead_letter(self, order_id, exc)

@@ -12,7 +12,11 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
-    expected = f"Bearer {get_settings().admin_token}"
+    token = get_settings().admin_token
+    if not token:
+        raise HTTPException(503, "the admin routes are off: no ADMIN_TOKEN is set (./lab up "
+                            "makes one; with plain compose, export ADMIN_TOKEN first)")
+    expected = f"Bearer {token}"
     if not authorization or not secrets.compare_digest(authorization, expected):
         raise HTTPException(401, "a valid 'Authorization: Bearer <ADMIN_TOKEN>' header is needed",
                             headers={"WWW-Authenticate": "Bearer"})

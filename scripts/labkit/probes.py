@@ -4,6 +4,7 @@ or raising `NotYet`. The steps and the command line that use them are checks.py.
 """
 
 import math
+import os
 import subprocess
 import time
 from argparse import Namespace
@@ -14,7 +15,7 @@ from . import http
 from .jaeger import ORDER_ID, JaegerError, JaegerQuery, SpanTree, build_tree
 from .links import API_SERVICE
 from .prometheus import Prometheus, PrometheusError
-from .settings import lab_home, read_env
+from .settings import admin_token, lab_home, read_env
 from .shop import FINAL_STATUSES, Shop, new_correlation_id
 
 CONTAINERS = "kodekloud-record-store-{service}"
@@ -150,9 +151,9 @@ class Lab:
         return f"a catalog page took {step.latency_ms:.0f} ms"
 
     def faults_off(self) -> str:
-        """Holds when no runtime fault is switched on (asks the admin endpoint, with the token
-        of .env)."""
-        token = read_env().get("ADMIN_TOKEN", "")
+        """Holds when no runtime fault is switched on (asks the admin endpoint, with the lab's
+        own token)."""
+        token = admin_token({**read_env(), **os.environ})
         resp = http.get(f"{self.base}/admin/chaos", headers={"Authorization": f"Bearer {token}"})
         if not resp.ok:
             raise NotYet(f"the admin endpoint answered {resp.status}")

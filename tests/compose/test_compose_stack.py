@@ -44,6 +44,35 @@ def test_every_service_but_grafana_is_up_and_healthy(stack):
     assert {n: s for n, s in states.items() if s[0] != "ready"} == {}
 
 
+CAPABILITY_BITS = {"CHOWN": 0, "DAC_OVERRIDE": 1, "DAC_READ_SEARCH": 2, "FOWNER": 3,
+                   "SETGID": 6, "SETUID": 7}
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+
+
+def test_every_container_runs_with_its_capabilities_only_on_a_read_only_root(stack):
+    """docker-compose.yml's hardening as the engine applied it, on the running (healthy) stack:
+    the bounding set of each container's first process is its cap_add, it cannot gain
+    privileges, and even root cannot write to its root filesystem. The stand-ins run the
+    upstream images' entrypoint steps with these settings (each says what it cannot prove)."""
+    config = stack.config()
+    for name in services_to_start(config):
+        info = stack.container(name)
+        if info["State"]["Status"] != "running":  # migrate: done
+            continue
+        wanted = {CAPABILITY_BITS[c] for c in config["services"][name].get("cap_add", [])}
+        status = proc_status(info["State"]["Pid"])
+        bounding = {bit for bit in range(64) if int(status["CapBnd"], 16) >> bit & 1}
+        assert bounding == wanted, name
+        assert status["NoNewPrivs"].strip() == "1", name
+        assert info["HostConfig"]["ReadonlyRootfs"] is True, name
+        probe = stack.docker("exec", "-u", "0", info["Id"], "touch", "/lab-write-probe")
+        assert probe.returncode != 0 and "Read-only file system" in probe.stderr, (name, probe)
+
+
 def test_check_stack_passes_and_reports_what_it_cannot_cover(lab: LabConfig):
     argv = [sys.executable, "-I", str(ROOT / "scripts" / "check_stack.py"), "--json",
             "--mode", "compose", "--timeout", "60",

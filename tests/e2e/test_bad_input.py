@@ -1,10 +1,14 @@
 """Acceptance: bad input on every endpoint gets the JSON error shape, never a 500."""
 
+import json
+import time
 import uuid
+from urllib.parse import urlencode
 
 import pytest
 
 from recordstore.catalog import ALBUMS
+from tests.e2e.test_gateway import raw_request
 
 pytestmark = pytest.mark.stack
 SOLD_OUT = next(i for i, a in enumerate(ALBUMS, start=1) if a.stock == 0)
@@ -25,6 +29,11 @@ CASES = [
     ("POST", "/checkout", {"product_id": 1, "quantity": 0}, None, 422, "validation_error"),
     ("POST", "/checkout", {"product_id": 1, "quantity": 11}, None, 422, "validation_error"),
     ("POST", "/checkout", {"product_id": 1, "quantity": 1.5}, None, 422, "validation_error"),
+    # Strict types: JSON true is not product 1, and a string is not a number.
+    ("POST", "/checkout", {"product_id": True}, None, 422, "validation_error"),
+    ("POST", "/checkout", {"product_id": "3"}, None, 422, "validation_error"),
+    ("POST", "/checkout", {"product_id": 1, "quantity": "3"}, None, 422, "validation_error"),
+    ("POST", "/checkout", {"product_id": 1, "quantity": True}, None, 422, "validation_error"),
     ("POST", "/checkout", {"product_id": 1, "customer_email": "nope"}, None, 422,
      "validation_error"),
     ("POST", "/checkout", {"product_id": 1, "payment_method": "iou"}, None, 422,
@@ -80,3 +89,72 @@ def test_bad_input_gets_a_json_error(gateway, method, path, body, headers, statu
 def test_unknown_paths_at_the_gateway_are_not_html_500s(gateway):
     resp = gateway.get("/no/such/page")
     assert resp.status_code == 404
+
+
+@pytest.mark.parametrize("body,field", [({"product_id": True}, "product_id"),
+                                        ({"product_id": 1, "quantity": "3"}, "quantity")])
+def test_a_wrongly_typed_field_is_named_in_the_422(gateway, body, field):
+    detail = gateway.post("/checkout", json=body).json()["detail"]
+    assert field in json.dumps(detail)
+    assert "valid integer" in json.dumps(detail)
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "10.1.2.3"])
+def test_the_gateway_answers_only_its_own_host_names(gateway, host):
+    """A DNS-rebinding page reaches the gateway with its own name in Host: refused."""
+    for path in ("/", "/products", "/admin/chaos"):
+        resp = gateway.get(path, headers={"Host": host})
+        assert resp.status_code == 421, (path, resp.text)
+        assert resp.json()["error"] == "misdirected_request"
+
+
+def test_the_gateway_answers_the_names_the_lab_uses(lab, gateway):
+    for host in ("localhost", f"localhost:{lab.port('GATEWAY_PORT')}", "127.0.0.1",
+                 f"127.0.0.1:{lab.port('GATEWAY_PORT')}", "gateway:8000"):
+        assert gateway.get("/products/1", headers={"Host": host}).status_code == 200, host
+
+
+def exemplar_params(**changes: str) -> str:
+    """What the storefront's order page asks (nginx/html/assets/app.js, showSlowest), encoded
+    as its URLSearchParams encodes it."""
+    end = time.time()
+    params = {"query": 'http_request_duration_seconds_bucket{job="api",handler="/checkout"}',
+              "start": f"{end - 900:.3f}", "end": f"{end:.3f}"}
+    return urlencode({**params, **changes})
+
+
+def test_the_exemplar_route_answers_the_order_pages_question(gateway):
+    resp = gateway.get(f"/api/v1/query_exemplars?{exemplar_params()}")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "success"
+
+
+@pytest.mark.parametrize("changes", [
+    {"query": "up"},
+    {"query": 'http_request_duration_seconds_bucket{job="api",handler="/checkout"} or up'},
+    {"query": 'count({__name__=~".+"})'},
+    {"start": "abc"},
+    {"end": "now"},
+])
+def test_the_exemplar_route_refuses_any_other_question(gateway, changes):
+    """The query is fixed; the window is not checked: exemplar storage is a bounded ring."""
+    resp = gateway.get(f"/api/v1/query_exemplars?{exemplar_params(**changes)}")
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"] == "bad_request"
+
+
+@pytest.mark.parametrize("raw,matched", [
+    (b"/api/traces/x/../0123abcd", "/api/traces/0123abcd"),
+    (b"/api/traces/%30123abcd", "/api/traces/0123abcd"),
+])
+def test_the_gateway_forwards_the_trace_path_it_matched(lab, gateway, raw, matched):
+    normal = gateway.get(matched)
+    resp = raw_request(lab, b"GET " + raw + b" HTTP/1.1")
+    assert (resp.status, json.loads(resp.body)) == (normal.status_code, normal.json())
+
+
+def test_the_gateway_forwards_the_exemplar_path_it_matched(lab):
+    query = exemplar_params().encode()
+    resp = raw_request(lab, b"GET /api/v1/x/../query_exemplars?" + query + b" HTTP/1.1")
+    assert resp.status == 200, resp.body
+    assert json.loads(resp.body)["status"] == "success"

@@ -19,6 +19,7 @@ from recordstore import correlation
 from recordstore.broker import PROCESS_ORDER
 from recordstore.config import get_settings
 from recordstore.db import get_engine
+from scripts.labkit.jaeger import build_tree
 from tests.helpers import get_json, wait_for
 from tests.integration.db import new_order, order, payments, stock
 
@@ -131,5 +132,20 @@ def test_a_refused_confirmation_publish_is_retried_then_dead_lettered(lab, priva
     # Paid once, stock taken once, whatever the retries; the e-mail was never sent.
     assert order(oid).status == "paid"
     assert len(payments(oid)) == 1 and stock(pid) == 4
+    # Its trace tells it whole: each refused publish a producer span in error, nothing hanging
+    # under a span never exported (the instrumentation leaves a failed publish's span open).
+    def trace_of_it():
+        tags = json.dumps({"recordstore.correlation_id": cid})
+        found = get_json(lab.url("JAEGER_UI_PORT", "/api/traces?") + str(httpx.QueryParams(
+            service="kodekloud-record-store-worker", tags=tags)))["data"]
+        trees = [build_tree(t) for t in found]
+        spans = [s for tree in trees for s in tree.spans]
+        runs = [s for s in spans if s.operation == "run/process_order"]
+        return trees if len(runs) == 3 and all(s.end_us for s in runs) else None
+
+    trees = wait_for(trace_of_it, 30, "the order's three attempts in the trace store")
+    assert len(trees) == 1 and not trees[0].orphans
+    refused = trees[0].find("apply_async/send_order_confirmation")
+    assert len(refused) == 3 and all(s.error for s in refused)
     wait_for(lambda: overdue_alert_selects(lab, oid, "paid"), 60,
              "OrdersNotFinal's expression to select the order left paid")

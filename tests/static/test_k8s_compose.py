@@ -12,6 +12,7 @@ import yaml
 
 from labctl.config import ROOT
 from labctl.config_files import render_template
+from labctl.k8s import PLACEHOLDER
 from tests.static.k8s import (
     all_containers,
     dependent_variables,
@@ -36,6 +37,8 @@ EXTRA_ENV = {
     # of their log lines, so neither writes one (the API reads its own).
     "gateway": {"GATEWAY_UPSTREAM_RESOLVE": "", "GATEWAY_ACCESS_LOG_COPY": "/dev/null"},
     "worker": {"LOG_FILE": ""},
+    # Any pod of the cluster reaches the gateway's Service: beyond loopback, as the API knows.
+    "api": {"GATEWAY_BIND": "0.0.0.0"},
 }
 # compose's healthcheck gates the API's start (startupProbe), not its readiness: see api.yaml.
 HEALTHCHECK_PROBE = {"api": "startupProbe"}
@@ -87,6 +90,10 @@ def test_each_container_gets_composes_environment(services, lab):
         for helper in dependent_variables(container):
             env.pop(helper)
         wanted = {k: str(v) for k, v in (service.get("environment") or {}).items()}
+        # The passwords and the admin token: each namespace's own (./lab k8s render), not .env's.
+        generated = {k for k, v in env.items() if v == PLACEHOLDER}
+        assert generated <= set(wanted), name
+        wanted.update({k: PLACEHOLDER for k in generated})
         assert env == {**wanted, **EXTRA_ENV.get(name, {})}, name
 
 

@@ -49,7 +49,8 @@ def test_final_statuses_are_the_state_machines():
 def test_the_correlation_id_pattern_is_the_apis_and_the_gateways():
     assert shop.CORRELATION_ID.pattern == correlation.PATTERN.pattern
     template = (ROOT / "nginx" / "templates" / "default.conf.template").read_text()
-    gateway = set(re.findall(r'"~(\^[^"]+\$)"', template))
+    maps = re.findall(r"map \$http_x_correlation_id .*?\n\}", template, re.S)
+    gateway = set(re.findall(r'"~(\^[^"]+\$)"', "".join(maps)))
     assert gateway == {shop.CORRELATION_ID.pattern}
 
 

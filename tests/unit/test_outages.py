@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.routes import checkout as route
 from api.schemas import CheckoutIn
-from recordstore.db import DatabaseProblem, classify, is_outage
+from recordstore.db import DatabaseProblem, classify
 from worker.tasks import RETRIED, WAITED_OUT, is_transient
 
 P = DatabaseProblem
@@ -61,7 +61,6 @@ BAD_QUERY = wrapped(pg.UndefinedColumn("column nope does not exist"), Programmin
 ])
 def test_each_database_error_is_named_for_what_happened(exc, problem):
     assert classify(exc) is problem
-    assert is_outage(exc) is (problem is P.UNAVAILABLE)
     assert is_transient(exc) is (problem is not None)  # the worker never retries a bad query
 
 

@@ -3,7 +3,7 @@ task's consumer span; the background's spans without a parent, and all beneath t
 recorded. tests/e2e/test_no_stray_traces.py proves it on the running lab."""
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from recordstore.telemetry import sampler
@@ -35,3 +35,21 @@ def test_the_configured_sampler_still_decides_for_roots(monkeypatch):
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
     tracer = TracerProvider(sampler=sampler()).get_tracer("test")
     assert not tracer.start_span("POST /checkout", kind=trace.SpanKind.SERVER).is_recording()
+
+
+def test_a_failed_publish_leaves_no_span_open_nor_current(tracer):
+    """What the Celery instrumentation does on a publish that raises: its producer span, made
+    current before the publish, is never ended nor detached. publishing() ends it, in error."""
+    from recordstore.telemetry import publishing
+
+    with tracer.start_as_current_span("process_order", kind=trace.SpanKind.CONSUMER) as task:
+        producer = tracer.start_span("apply_async/send_order_confirmation",
+                                     kind=trace.SpanKind.PRODUCER)
+        with pytest.raises(ConnectionError), publishing():
+            # As before_task_publish does: the producer made current, never detached.
+            context.attach(trace.set_span_in_context(producer))
+            raise ConnectionError("the broker refused the message")
+        assert trace.get_current_span() is task
+        assert producer.end_time is not None
+        assert producer.status.status_code is trace.StatusCode.ERROR
+        assert "ConnectionError" in producer.status.description

@@ -148,6 +148,9 @@ export function el(tag, attributes = {}, ...children) {
     if (value === false || value === null || value === undefined) continue;
     if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
     else if (name === 'className') node.className = value;
+    // Through the CSSOM: a style attribute would be inline style, which the page's policy
+    // (Content-Security-Policy: style-src 'self') blocks.
+    else if (name === 'style') node.style.cssText = value;
     else node.setAttribute(name, value === true ? '' : value);
   }
   for (const child of children.flat()) {

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The image's 20-envsubst-on-templates.sh, then the stand-in's one difference: what Debian's
-# nginx cannot load is taken out of a copy of the config, and nginx runs that copy.
+# nginx cannot load is taken out of a copy of the config, and nginx runs that copy (in /run:
+# the root filesystem is read-only, docker-compose.yml gives /run a tmpfs).
 set -Eeuo pipefail
 
 templates=${NGINX_ENVSUBST_TEMPLATE_DIR:-/etc/nginx/templates}
@@ -17,8 +18,8 @@ done
 
 if [ "${1:-}" = nginx ]; then
     sed -E -e '/^\s*load_module\s+\S*ngx_otel_module/d' -e '/^\s*otel_exporter\s*\{/,/\}/d' \
-        -e '/^\s*otel_\w+/d' /etc/nginx/nginx.conf > /etc/nginx/standin.conf
+        -e '/^\s*otel_\w+/d' /etc/nginx/nginx.conf > /run/nginx-standin.conf
     shift
-    exec nginx -c /etc/nginx/standin.conf "$@"
+    exec nginx -c /run/nginx-standin.conf "$@"
 fi
 exec "$@"
