@@ -89,14 +89,20 @@ class Shoppers:
         self._client.close()
 
 
-def comes_back(lab, name: str, old_pid: int) -> int:
+def uid(pid: int) -> int:
+    return Path(f"/proc/{pid}").stat().st_uid
+
+
+def comes_back(lab, name: str, old_pid: int, old_uid: int) -> int:
     comp = BY_NAME[name]
 
     def restarted() -> int | None:
         pid = comp.pid(lab)
         return pid if pid not in (None, old_pid) and comp.healthy(lab)[0] else None
 
-    return wait_for(restarted, 60, f"{name} to be restarted and healthy")
+    pid = wait_for(restarted, 60, f"{name} to be restarted and healthy")
+    assert uid(pid) == old_uid, f"{name} came back as another user"
+    return pid
 
 
 def restarts(lab, name: str) -> int:
@@ -116,20 +122,23 @@ def test_killed_components_come_back_and_every_accepted_order_completes(lab, gat
 
         # The kernel kills the worker's two Celery processes, as an out-of-memory kill would.
         worker = BY_NAME["worker"].pid(lab)
+        worker_uid = uid(worker)
         killed = children(worker)
         assert killed, "the worker's Celery processes"
         for pid in killed:
             os.kill(pid, signal.SIGKILL)
-        comes_back(lab, "worker", worker)
+        comes_back(lab, "worker", worker, worker_uid)
 
         api = BY_NAME["api"].pid(lab)
+        api_uid = uid(api)
         for pid in group(api):
             os.kill(pid, signal.SIGKILL)
-        comes_back(lab, "api", api)
+        comes_back(lab, "api", api, api_uid)
 
         gateway_master = BY_NAME["gateway"].pid(lab)
+        gateway_uid = uid(gateway_master)
         os.kill(gateway_master, signal.SIGKILL)  # its workers live on and hold the ports
-        comes_back(lab, "gateway", gateway_master)
+        comes_back(lab, "gateway", gateway_master, gateway_uid)
 
         accepted_before = len(shoppers.accepted)
         wait_for(lambda: len(shoppers.accepted) >= accepted_before + 3, 30,
@@ -164,5 +173,6 @@ def test_a_component_stopped_on_purpose_stays_stopped(lab, gateway):
     assert restarts(lab, "worker") == before
     # Started again on purpose, it is supervised again.
     pid = comp.pid(lab)
+    was = uid(pid)
     os.killpg(pid, signal.SIGKILL)
-    comes_back(lab, "worker", pid)
+    comes_back(lab, "worker", pid, was)
