@@ -25,6 +25,7 @@ from labctl import (
     profile,
     stack,
     suite,
+    supervisor,
     traffic,
 )
 from labctl.components import BY_NAME
@@ -55,7 +56,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         for r in rows:
             mark = "healthy" if r["healthy"] else "UNHEALTHY" if r["running"] else "stopped"
-            print(f"{r['component']:<11} {mark:<10} {r['detail']}")
+            count, last = r["restarts"]["count"], r["restarts"]["last"]
+            restarted = f"; restarted {count} time{'s' * (count > 1)}, last {last}" if count else ""
+            print(f"{r['component']:<11} {mark:<10} {r['detail']}{restarted}")
+        pid = supervisor.pid(cfg)
+        print(f"supervisor: running (pid {pid}), restarts what crashes; its log: ./lab logs "
+              "supervisor" if pid else "supervisor: NOT running: nothing restarts a component "
+              "that crashes (./lab up starts it)")
     return 0 if all(r["healthy"] for r in rows) else 3
 
 
@@ -185,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("status", cmd_status, "health of every component", lifecycle=True)
     p.add_argument("--json", action="store_true")
     p = command("logs", cmd_logs, "a component's log", lifecycle=True)
-    p.add_argument("service", choices=sorted([*BY_NAME, "migrate", "traffic"]))
+    p.add_argument("service", choices=sorted([*BY_NAME, "migrate", "supervisor", "traffic"]))
     p.add_argument("-f", "--follow", action="store_true")
     for verb, func in (("stop", cmd_stop), ("start", cmd_start), ("restart", cmd_restart)):
         p = command(verb, func, f"{verb} one component", lifecycle=True)

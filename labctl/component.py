@@ -1,12 +1,15 @@
 """One component of the native lab: how it starts, stops and proves it is healthy.
 
 `Component` is what every component shares (pid file, log, the start that waits until
-healthy); `Program` is a program the lab runs directly from a command line. The lab's own
+healthy, the mark of a stop on purpose that the supervisor (supervisor.py) respects);
+`Program` is a program the lab runs directly from a command line. The lab's own
 PostgreSQL and RabbitMQ are in servers.py, the list of all of them in components.py.
 """
 
+import contextlib
+import fcntl
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +59,35 @@ class Component:
     def launch(self, cfg: LabConfig) -> None:
         raise NotImplementedError
 
+    def stopped_mark(self, cfg: LabConfig) -> Path:
+        """Present while the component is stopped on purpose: the supervisor leaves it so."""
+        return cfg.run / f"{self.name}.stopped"
+
+    @contextlib.contextmanager
+    def changing(self, cfg: LabConfig, wait: bool = True) -> Iterator[bool]:
+        """One start, stop or restart of this component at a time, whoever asks (./lab, the
+        supervisor); without `wait`, False when another one is under way."""
+        cfg.run.mkdir(parents=True, exist_ok=True)
+        with open(cfg.run / f"{self.name}.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+
     def start(self, cfg: LabConfig) -> None:
+        with self.changing(cfg):
+            self.stopped_mark(cfg).unlink(missing_ok=True)
+            self.bring_up(cfg)
+
+    def stop(self, cfg: LabConfig) -> None:
+        with self.changing(cfg):
+            self.stopped_mark(cfg).touch()
+            self.halt(cfg)
+
+    def bring_up(self, cfg: LabConfig) -> None:
+        """Launch it unless it runs, and wait until it is healthy."""
         if self.running(cfg):
             if wait_until(lambda: self.healthy(cfg)[0], self.start_timeout_s):
                 return
@@ -79,7 +110,7 @@ class Component:
             f"{tail(self.log(cfg))}"
         )
 
-    def stop(self, cfg: LabConfig) -> None:
+    def halt(self, cfg: LabConfig) -> None:
         pid = self.pid(cfg)
         if pid is not None:
             terminate(pid)

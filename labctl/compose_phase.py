@@ -5,7 +5,6 @@ tests/compose/ against it, then `down --volumes` and proof that nothing is left 
 
 import os
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from labctl import bootstrap, standins
 from labctl.compose_stack import PUBLISHED_PORTS, ComposeStack, override, project_builds
 from labctl.config import ROOT
 from labctl.engine import Engine
-from labctl.proc import LabError, free_ports
+from labctl.proc import LabError, foreground, free_ports
 from scripts.labkit.settings import admin_token
 
 # Debian's engine and the base image's builder; Debian's docker-compose is a test package.
@@ -75,6 +74,7 @@ class Phase:
         self.engine: Engine | None = None
         self.stack: ComposeStack | None = None
         self.error: str | None = None
+        self.cancelled = False
         self._thread: threading.Thread | None = None
 
     def bring_up(self) -> None:
@@ -88,6 +88,8 @@ class Phase:
             self.home.mkdir(parents=True)
             self.engine = Engine(self.home / "docker" / "data")
             self.engine.start()
+            if self.cancelled:  # cancel() may have come before the engine did
+                raise LabError("interrupted")
             self.stack, services = prepare(self.engine, self.home)
             say(f"up -d {' '.join(services)}")
             took = self.stack.up(services)
@@ -104,18 +106,18 @@ class Phase:
     def run(self, pytest_args: list[str]) -> int:
         """The tests against the stack (brought up now unless it was in the background), then
         down and the leftovers check, whatever happened."""
-        if self._thread is None:
-            self.bring_up()
-        else:
-            self._thread.join()
         rc = 1
         try:
+            if self._thread is None:
+                self.bring_up()
+            else:
+                self._thread.join()
             if self.error is not None:
                 say(f"error: {self.error}")
             else:
                 argv = [str(ROOT / ".venv" / "bin" / "pytest"), "-p", "no:xdist", str(TESTS),
                         *pytest_args]
-                rc = subprocess.run(argv, cwd=ROOT, env=self.stack.exported()).returncode
+                rc = foreground(argv, self.stack.exported(), ROOT)
         finally:
             rc = self.tear_down() or rc
             minutes, seconds = divmod(int(time.monotonic() - self.started), 60)
@@ -128,8 +130,24 @@ class Phase:
             self._thread.join()
             self.tear_down()
 
+    def cancel(self) -> None:
+        """Interrupted: the engine stops now (a bring-up in the background then fails at its
+        next docker command), and once that has ended, nothing of the phase is left."""
+        self.cancelled = True
+        if self.engine is not None:
+            self.engine.stop()  # its containers stop with it; its data goes with the home
+        if self._thread is not None:
+            self._thread.join(timeout=120)
+        if self.engine is not None:
+            self.engine.stop()  # one that came up after the first stop
+            if left := self.engine.leftovers():
+                say("left behind: " + "; ".join(left))
+        self.engine = None
+        shutil.rmtree(self.home, ignore_errors=True)
+
     def tear_down(self) -> int:
         rc = _tear_down(self.engine, self.stack) if self.engine is not None else 0
+        self.engine = self.stack = None
         shutil.rmtree(self.home, ignore_errors=True)
         return rc
 

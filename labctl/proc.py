@@ -97,6 +97,22 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def foreground(argv: list[str], env: dict[str, str], cwd: Path) -> int:
+    """Run a command to its end (pytest); if this process is interrupted meanwhile, the command
+    gets a SIGINT (pytest stops its workers and exits) and, after 15 s, a SIGKILL."""
+    proc = subprocess.Popen(argv, env=env, cwd=cwd)
+    try:
+        return proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 def run(argv: list[str], env: dict[str, str] | None = None, log: Path | None = None,
         cwd: Path | None = None, timeout_s: float = 120, **as_user: object
         ) -> subprocess.CompletedProcess[str]:

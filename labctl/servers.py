@@ -128,7 +128,7 @@ class Postgres(Component):
         if not self.psql(cfg, f"SELECT 1 FROM pg_database WHERE datname = '{db}'"):
             self.psql(cfg, f'CREATE DATABASE "{db}" OWNER "{user}"')
 
-    def stop(self, cfg: LabConfig) -> None:
+    def halt(self, cfg: LabConfig) -> None:
         if self.running(cfg):
             run(self._as_owner([str(self.bindir() / "pg_ctl"), "stop", "-D", str(self.data(cfg)),
                                 "-m", "fast", "-w", "-t", "30"]), timeout_s=40)
@@ -200,7 +200,7 @@ class RabbitMQ(Component):
         if r.returncode != 0:
             raise self.failure(cfg, "did not start (rabbitmq-server -detached)")
 
-    def stop(self, cfg: LabConfig) -> None:
+    def halt(self, cfg: LabConfig) -> None:
         if self.running(cfg):
             # A stack started on other ports has another node name: then its pid ends it.
             with contextlib.suppress(LabError):

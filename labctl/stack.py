@@ -13,7 +13,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from labctl import traffic
+from labctl import supervisor, traffic
 from labctl.components import BY_NAME, COMPONENTS
 from labctl.config import ROOT, LabConfig
 from labctl.proc import MARKER, LabError, free_ports, pid_alive, run, tail, terminate
@@ -65,6 +65,7 @@ def up(cfg: LabConfig) -> None:
     cfg = with_marker(cfg)
     t0 = time.monotonic()
     cfg.home.mkdir(parents=True, exist_ok=True)
+    supervisor.ensure(cfg)
     steps = {c.name: (lambda c=c: c.start(cfg), c.depends_on) for c in COMPONENTS}
     steps["migrate"] = (lambda: migrate(cfg), ("db",))
     failed: dict[str, str] = {}
@@ -74,6 +75,8 @@ def up(cfg: LabConfig) -> None:
         action, deps = steps[name]
         for dep in deps:
             futures[dep].exception()  # wait for it; its own failure is reported by itself
+        if interrupted.is_set():
+            return
         blocked = [d for d in deps if d in failed]
         if blocked:
             failed[name] = f"{name}: not started, because {', '.join(blocked)} failed"
@@ -89,9 +92,16 @@ def up(cfg: LabConfig) -> None:
             return
         say(f"{name} healthy ({time.monotonic() - started:.1f}s)")
 
+    interrupted = threading.Event()
     with ThreadPoolExecutor(max_workers=len(steps)) as pool:
-        for name in _topological(steps):
-            futures[name] = pool.submit(run_step, name)
+        try:
+            for name in _topological(steps):
+                futures[name] = pool.submit(run_step, name)
+            pool.shutdown(wait=True)
+        except BaseException:  # a signal (./lab test): only what is starting ends its start,
+            interrupted.set()  # so that the caller's down finds everything that was started
+            pool.shutdown(wait=True)
+            raise
     if failed:
         roots = [msg for msg in failed.values() if "not started, because" not in msg]
         raise LabError("\n\n".join(roots + [m for m in failed.values() if m not in roots]))
@@ -140,9 +150,12 @@ def _is_lab_cli(cmdline: bytes) -> bool:
 
 
 def down(cfg: LabConfig, volumes: bool = False) -> None:
+    supervisor.stop(cfg)
     traffic.stop(cfg)
     for name in STOP_ORDER:
         BY_NAME[name].stop(cfg)
+    for counted in cfg.run.glob("*.restarts"):
+        counted.unlink()
     left = lab_processes(cfg)
     for pid in left:
         terminate(pid, timeout_s=3, sig=signal.SIGKILL)
@@ -161,7 +174,7 @@ def status(cfg: LabConfig) -> list[dict]:
         ok, detail = comp.healthy(cfg)
         rows.append({"component": comp.name, "description": comp.description,
                      "running": comp.running(cfg), "healthy": ok, "detail": detail,
-                     "log": str(comp.log(cfg))})
+                     "log": str(comp.log(cfg)), "restarts": supervisor.restarts(cfg, comp)})
     return rows
 
 
@@ -186,7 +199,9 @@ def isolated_environment(home: Path) -> dict[str, str]:
 def start(cfg: LabConfig, name: str) -> None:
     """Start one component (what it depends on must be up)."""
     comp = BY_NAME[name]
-    comp.start(with_marker(cfg))
+    cfg = with_marker(cfg)
+    comp.start(cfg)
+    supervisor.ensure(cfg)
     say(f"{comp.name} healthy")
 
 

@@ -9,22 +9,53 @@ from pathlib import Path
 
 from labctl import bootstrap, compose_phase
 from labctl.config import ROOT, load
+from labctl.proc import foreground
 from labctl.stack import down, isolated_environment, say, up
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT reached the suite: every phase's `finally` stops what it started."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    # A second signal must not cut the clean-up short (a handler that does nothing, not
+    # SIG_IGN, which the programs started meanwhile would inherit).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    raise Interrupted(signum)
 
 
 def run_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool,
               lint: bool = True, phases: tuple[str, ...] = ("native", "compose")) -> int:
-    """The suite: the native stack's phases, then the compose phase (compose_phase.py)."""
+    """The suite: the native stack's phases, then the compose phase (compose_phase.py).
+    Interrupted, it stops what it started and exits with 128 + the signal's number."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupted)
+    compose = None
+    if "compose" in phases:
+        home = Path(cfg_env.get("LAB_COMPOSE_TEST_HOME") or ROOT / ".lab-test-compose").resolve()
+        compose = compose_phase.Phase(home)
+    try:
+        return _run_phases(cfg_env, pytest_args, keep, lint, phases, compose)
+    except Interrupted as exc:
+        if compose is not None:
+            compose.cancel()
+        say(f"interrupted by {exc}: stopped what it had started")
+        return 128 + exc.signum
+
+
+def _run_phases(cfg_env: dict[str, str], pytest_args: list[str], keep: bool, lint: bool,
+                phases: tuple[str, ...], compose: compose_phase.Phase | None) -> int:
     bootstrap.ensure_all(for_tests=True)
     venv = ROOT / ".venv" / "bin"
     if lint:
         say("ruff check")
         if subprocess.run([str(venv / "ruff"), "check", "."], cwd=ROOT).returncode != 0:
             return 1
-    compose = None
-    if "compose" in phases:
-        home = Path(cfg_env.get("LAB_COMPOSE_TEST_HOME") or ROOT / ".lab-test-compose").resolve()
-        compose = compose_phase.Phase(home)
     if "native" in phases:
         # The compose stack builds and comes up while the disruptive tests wait on alerts.
         early = compose.bring_up_in_background if compose is not None else None
@@ -62,7 +93,7 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
             argv = [str(venv / "pytest"), *phase, *pytest_args]
             say(" ".join(argv[1:]))
             try:
-                rc = subprocess.run(argv, cwd=ROOT, env=cfg.env).returncode
+                rc = foreground(argv, cfg.env, ROOT)
             except BaseException:
                 if inprocess is not None:
                     stop_inprocess_tests(inprocess[0])
