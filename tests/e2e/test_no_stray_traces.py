@@ -28,14 +28,16 @@ def _tags(span: dict) -> dict:
 
 
 def stray_roots(trace: dict) -> list[str]:
-    """The trace's roots (no parent in the trace) that no request or task of the learner made."""
-    ids = {s["spanID"] for s in trace["spans"]}
+    """The spans that started a trace (no parent at all) that no request or task of the learner
+    made. A span whose parent never arrived is no such start: its parent was lost on the way
+    (a span processor's full queue under the suite's load, a process stopped before its last
+    export); the refused-publish test holds the one case where the lab itself lost one."""
     service = {pid: p["serviceName"] for pid, p in trace["processes"].items()}
     stray = []
     for span in trace["spans"]:
         parents = [r["spanID"] for r in span.get("references") or []
                    if r.get("refType") == "CHILD_OF"]
-        if any(p in ids for p in parents) or service[span["processID"]] not in (API, WORKER):
+        if parents or service[span["processID"]] not in (API, WORKER):
             continue
         tags = _tags(span)
         if tags.get("span.kind") not in ENTRY_KINDS or tags.get("http.route") in QUIET_ROUTES:
