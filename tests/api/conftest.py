@@ -56,9 +56,13 @@ def database() -> dict[str, str]:
         db.start(cfg)
         yield env
     finally:
-        db.stop(cfg)
-        shutil.rmtree(home, ignore_errors=True)
-        signal.signal(signal.SIGTERM, previous)
+        # Nested: an interrupt that cut the start short can make the stop raise; the files go
+        # all the same.
+        try:
+            db.stop(cfg)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupt(signum: int, _frame) -> None:
