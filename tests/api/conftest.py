@@ -51,9 +51,15 @@ def database() -> dict[str, str]:
     db = Postgres("db", "PostgreSQL for the in-process API tests")
     # SIGTERM (a CI timeout, ./lab test interrupted) stops pytest as Ctrl-C does: through the
     # teardown below, which stops the cluster, instead of leaving it behind.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # One that comes while the cluster starts is taken once it is up: cut short, the start
+    # leaves a postmaster that no pid file names yet, which no stop would find.
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: pending.append(signum))
     try:
         db.start(cfg)
+        signal.signal(signal.SIGTERM, _interrupt)
+        if pending:
+            _interrupt(pending[0], None)
         yield env
     finally:
         # Nested: an interrupt that cut the start short can make the stop raise; the files go
