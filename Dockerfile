@@ -38,7 +38,8 @@ COPY api ./api
 COPY worker ./worker
 COPY alertreceiver ./alertreceiver
 COPY scripts ./scripts
-# The rules the scripts share with the storefront (scripts/labkit/rules.py reads them).
+COPY labkit ./labkit
+# The rules the scripts share with the storefront (labkit/rules.py reads them).
 COPY nginx/html/assets/lab-rules.js ./nginx/html/assets/lab-rules.js
 
 # The code stays root-owned and read-only to the user that runs it.

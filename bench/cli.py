@@ -16,7 +16,7 @@ from bench.stack import BENCH_HOME, Stack
 from labctl.config import ROOT
 from labctl.proc import LabError
 from labctl.stack import down
-from scripts.labkit.links import API_SERVICE
+from labkit.links import API_SERVICE
 
 DEFAULT_JSON = ROOT / "artifacts" / "benchmark.json"
 

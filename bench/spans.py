@@ -9,9 +9,9 @@ from collections import Counter
 
 from labctl.config import ROOT
 from labctl.proc import LabError, wait_until
-from scripts.labkit.http import Unreachable
-from scripts.labkit.jaeger import JaegerError, JaegerQuery, SpanTree, build_tree
-from scripts.labkit.shop import Shop, new_correlation_id
+from labkit.http import Unreachable
+from labkit.jaeger import JaegerError, JaegerQuery, SpanTree, build_tree
+from labkit.shop import Shop, new_correlation_id
 
 # The attributes of one of the API's SQL spans, correlation id included.
 SQL_SPAN_ATTRIBUTES = {

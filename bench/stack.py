@@ -18,8 +18,8 @@ from labctl.components import BY_NAME, COMPONENTS
 from labctl.config import ROOT, LabConfig, load
 from labctl.proc import LabError, wait_until
 from labctl.stack import PORT_NAMES, down, isolated_environment, lab_processes, with_marker
-from scripts.labkit import rules
-from scripts.labkit.settings import read_env
+from labkit import rules
+from labkit.settings import read_env
 
 BENCH_HOME = ROOT / ".lab-bench"
 ZERO_DELAYS = {"PAYMENT_LATENCY_MS": "0", "EMAIL_DELAY_MS": "0"}

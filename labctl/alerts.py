@@ -2,7 +2,7 @@
 
 from labctl.config import LabConfig
 from labctl.proc import LabError
-from scripts.labkit import http
+from labkit import http
 
 
 def _get(url: str):

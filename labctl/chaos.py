@@ -4,7 +4,7 @@ import time
 
 from labctl.config import LabConfig
 from labctl.proc import LabError
-from scripts.labkit import http
+from labkit import http
 
 
 def call(cfg: LabConfig, method: str, body: dict | None = None) -> dict:

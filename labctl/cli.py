@@ -2,7 +2,7 @@
 
 The stack's lifecycle is in stack.py, the test suite in suite.py, compose mode in compose.py;
 a lifecycle command runs in compose when the run mode says so
-(scripts/labkit/settings.py, `run_mode`).
+(labkit/settings.py, `run_mode`).
 """
 
 import argparse
@@ -32,7 +32,7 @@ from labctl.components import BY_NAME
 from labctl.config import ROOT, check_exposure, load
 from labctl.proc import LabError
 from labctl.stack import say
-from scripts.labkit.settings import SettingsError, run_mode
+from labkit.settings import SettingsError, run_mode
 
 
 def cmd_up(args: argparse.Namespace) -> int:

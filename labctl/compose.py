@@ -1,6 +1,6 @@
 """Compose mode of ./lab: its lifecycle commands as `docker compose` on docker-compose.yml.
 
-Which mode runs is the one rule of scripts/labkit/settings.py (`run_mode`): compose when a
+Which mode runs is the one rule of labkit/settings.py (`run_mode`): compose when a
 Docker engine answers and natively otherwise; LAB_MODE=compose or LAB_MODE=native forces one,
 and a native stack already running from the lab's home keeps the commands native. Service
 names are the same in both modes, so `./lab stop db` means the same everywhere. The other

@@ -16,7 +16,7 @@ from labctl.compose_stack import PUBLISHED_PORTS, ComposeStack, override, projec
 from labctl.config import ROOT
 from labctl.engine import Engine
 from labctl.proc import LabError, foreground, free_ports
-from scripts.labkit.settings import admin_token
+from labkit.settings import admin_token
 
 # Debian's engine and the base image's builder; Debian's docker-compose is a test package.
 COMPOSE_APT_PACKAGES = {"docker.io": "/usr/sbin/dockerd", "debootstrap": "/usr/sbin/debootstrap"}

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labctl.proc import LabError
-from scripts.labkit.settings import admin_token, admin_token_problem, lab_home, read_env
+from labkit.settings import admin_token, admin_token_problem, lab_home, read_env
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -2,7 +2,7 @@
 
 Natively there is no Grafana, so this evaluates the dashboard JSON's own panel queries against
 Prometheus: the JSON under grafana/dashboards/ (read by grafana_json.py) stays the single
-source of every panel. Prometheus and the trace store are read through scripts.labkit, the
+source of every panel. Prometheus and the trace store are read through labkit, the
 clients the learner-facing scripts use. Standard library only.
 """
 
@@ -32,9 +32,9 @@ from labctl.grafana_json import (
     variables,
 )
 from labctl.proc import LabError
-from scripts.labkit import http
-from scripts.labkit.jaeger import JaegerError, JaegerQuery, build_tree
-from scripts.labkit.prometheus import Prometheus, PrometheusError, alert_summary
+from labkit import http
+from labkit.jaeger import JaegerError, JaegerQuery, build_tree
+from labkit.prometheus import Prometheus, PrometheusError, alert_summary
 
 SPARK_WINDOW_S = 15 * 60
 SPARK_POINTS = 30

@@ -1,6 +1,6 @@
 """`./lab gameday start|hint|answer|status|stop`: one hidden fault, found from the signals.
 
-`start` picks a cause (scripts/labkit/gameday.py: a stopped component or a chaos fault) from
+`start` picks a cause (labkit/gameday.py: a stopped component or a chaos fault) from
 a seed and switches it on, with background traffic if asked; `hint` gives the next of three
 graded hints, read from the signals; `answer CAUSE` grades the diagnosis, ends the fault and
 waits until the lab is healthy again; `stop` gives up (the cause is told, nothing graded).
@@ -17,10 +17,10 @@ from labctl import chaos, compose, stack, traffic
 from labctl.config import LabConfig, load
 from labctl.proc import LabError
 from labctl.stack import say
-from scripts.labkit import gameday, http
-from scripts.labkit.gameday import CAUSES, HINT_LEVELS, Cause
-from scripts.labkit.probes import Lab, NotYet
-from scripts.labkit.settings import run_mode
+from labkit import gameday, http
+from labkit.gameday import CAUSES, HINT_LEVELS, Cause
+from labkit.probes import Lab, NotYet
+from labkit.settings import run_mode
 
 HEALTHY_WITHIN_S = 120
 RULES = ("Find out what is wrong from the signals: the storefront, Prometheus, the alerts, "

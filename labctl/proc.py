@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from scripts.labkit.settings import pid_alive, read_pid  # noqa: F401 - labctl's names
+from labkit.settings import pid_alive, read_pid  # noqa: F401 - labctl's names
 
 # In the environment of every process a native stack starts: `./lab down` finds them by it.
 MARKER = "LAB_COMPONENT_OF"

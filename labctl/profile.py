@@ -12,7 +12,7 @@ from pathlib import Path
 from labctl.components import BY_NAME
 from labctl.config import LabConfig
 from labctl.proc import LabError
-from scripts.labkit import profiles
+from labkit import profiles
 
 TARGETS = ("api", "worker")
 TOP = 8

@@ -6,7 +6,7 @@ from urllib.parse import quote
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from scripts.labkit.settings import admin_token_problem
+from labkit.settings import admin_token_problem
 
 
 class Settings(BaseSettings):
@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     order_final_within_s: int = Field(default=300, ge=1)
 
     # Guards the admin endpoint (runtime fault toggles): the lab's own, made by ./lab on first
-    # use (scripts/labkit/settings.py). None set: the admin routes are off, nothing guesses one.
+    # use (labkit/settings.py). None set: the admin routes are off, nothing guesses one.
     admin_token: str = ""
     # Where the gateway listens (compose: publishes): beyond loopback a published token is refused.
     gateway_bind: str = "127.0.0.1"

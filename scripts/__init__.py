@@ -1,1 +1,1 @@
-"""The learner-facing scripts; their toolkit is imported by one name only: `scripts.labkit`."""
+"""The learner-facing scripts, run with a plain `python3`; their toolkit is `labkit` (top level)."""

@@ -12,7 +12,7 @@ HTTP API, then makes one test purchase through the gateway and follows it into J
     has the OpenTelemetry module there), the API and the worker; Jaeger lists those services.
 
 The defaults are the ports and the Grafana login in the repository's .env, and the lab's run mode
-(scripts/labkit/settings.py). The checks themselves are scripts/labkit/stack_*.py, one module
+(labkit/settings.py). The checks themselves are labkit/stack_*.py, one module
 per part. Standard library only: run it with a bare `python3`.
 """
 
@@ -23,14 +23,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # import labkit as scripts.labkit, like every other importer
+sys.path.insert(0, str(REPO))  # the repository, where labkit lives
 
-from scripts.labkit.links import API_SERVICE, GATEWAY_SERVICE, WORKER_SERVICE  # noqa: E402
-from scripts.labkit.settings import SettingsError, default_url, read_env, run_mode  # noqa: E402
-from scripts.labkit.stack_backends import check_gateway_and_api, check_prometheus  # noqa: E402
-from scripts.labkit.stack_grafana import check_grafana, grafana_not_applicable  # noqa: E402
-from scripts.labkit.stack_purchase import check_trace, test_purchase  # noqa: E402
-from scripts.labkit.stack_report import FAIL, NA, OK, Report  # noqa: E402
+from labkit.links import API_SERVICE, GATEWAY_SERVICE, WORKER_SERVICE  # noqa: E402
+from labkit.settings import SettingsError, default_url, read_env, run_mode  # noqa: E402
+from labkit.stack_backends import check_gateway_and_api, check_prometheus  # noqa: E402
+from labkit.stack_grafana import check_grafana, grafana_not_applicable  # noqa: E402
+from labkit.stack_purchase import check_trace, test_purchase  # noqa: E402
+from labkit.stack_report import FAIL, NA, OK, Report  # noqa: E402
 
 # What a stack may lack and still be checked (--not-covered), and what the report says then.
 NOT_COVERABLE = {"grafana": "not covered: this stack runs no Grafana",

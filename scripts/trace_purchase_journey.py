@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))  # import labkit as scripts.labkit, like every other importer
+sys.path.insert(0, str(REPO))  # the repository, where labkit lives
 
-from scripts.labkit import links, patterns  # noqa: E402
-from scripts.labkit.journey import run_journey  # noqa: E402
-from scripts.labkit.loadtest import run_load_test  # noqa: E402
-from scripts.labkit.output import INTERRUPTED, OK, say  # noqa: E402
-from scripts.labkit.shop import CORRELATION_ID, PAYMENT_METHODS  # noqa: E402
+from labkit import links, patterns  # noqa: E402
+from labkit.journey import run_journey  # noqa: E402
+from labkit.loadtest import run_load_test  # noqa: E402
+from labkit.output import INTERRUPTED, OK, say  # noqa: E402
+from labkit.shop import CORRELATION_ID, PAYMENT_METHODS  # noqa: E402
 
 DEFAULT_BASE_URL = "http://localhost:8000"
 DEFAULT_JAEGER_URL = "http://localhost:16686"

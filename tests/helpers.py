@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from labctl.config import ROOT
-from scripts.labkit import http
-from scripts.labkit.rules import FINAL_STATUSES
+from labkit import http
+from labkit.rules import FINAL_STATUSES
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str | Callable[[], str],
@@ -29,7 +29,7 @@ def wait_for(check: Callable[[], Any], timeout_s: float, what: str | Callable[[]
 
 
 def get_json(url: str) -> Any:
-    """The JSON body of a 2xx answer, else None; through scripts.labkit's client, the one JSON
+    """The JSON body of a 2xx answer, else None; through labkit's client, the one JSON
     client of the repository (http.Unreachable when nothing answers)."""
     resp = http.get(url, timeout_s=5)
     return resp.json() if resp.ok else None

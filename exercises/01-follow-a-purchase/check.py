@@ -4,10 +4,10 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from scripts.labkit.checks import API_SERVICE, WORKER_SERVICE, Lab, NotYet, Step, main  # noqa: E402
-from scripts.labkit.jaeger import CORRELATION_ID, ORDER_ID  # noqa: E402
+from labkit.checks import API_SERVICE, WORKER_SERVICE, Lab, NotYet, Step, main  # noqa: E402
+from labkit.jaeger import CORRELATION_ID, ORDER_ID  # noqa: E402
 
 BUSINESS_STEPS = ("checkout_order", "process_order", "authorize_payment", "reserve_stock",
                   "send_order_confirmation")

@@ -4,9 +4,9 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from scripts.labkit.checks import API_SERVICE, Lab, NotYet, Step, main  # noqa: E402
+from labkit.checks import API_SERVICE, Lab, NotYet, Step, main  # noqa: E402
 
 
 def database_was_down(lab: Lab) -> str:

@@ -5,9 +5,9 @@ signals, and the lab caught up afterwards."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from scripts.labkit.checks import API_SERVICE, Lab, NotYet, Step, main  # noqa: E402
+from labkit.checks import API_SERVICE, Lab, NotYet, Step, main  # noqa: E402
 
 SLO_P95_S = 0.5
 

@@ -4,9 +4,9 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from scripts.labkit.checks import Lab, NotYet, Step, main  # noqa: E402
+from labkit.checks import Lab, NotYet, Step, main  # noqa: E402
 
 QUEUE = 'rabbitmq_queue_messages_ready{job="rabbitmq",queue="orders"}'
 

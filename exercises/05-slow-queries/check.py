@@ -5,10 +5,10 @@ own metrics, and switched off again."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from scripts.labkit.checks import API_SERVICE, Lab, NotYet, Step, main  # noqa: E402
-from scripts.labkit.jaeger import DB_QUERY  # noqa: E402
+from labkit.checks import API_SERVICE, Lab, NotYet, Step, main  # noqa: E402
+from labkit.jaeger import DB_QUERY  # noqa: E402
 
 SLOW_MS = 500
 

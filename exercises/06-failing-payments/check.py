@@ -5,9 +5,9 @@ that spend the error budget, all seen; then the faults switched off again."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from scripts.labkit.checks import WORKER_SERVICE, Lab, NotYet, Step, main  # noqa: E402
+from labkit.checks import WORKER_SERVICE, Lab, NotYet, Step, main  # noqa: E402
 
 
 def declined(lab: Lab) -> str:

@@ -5,10 +5,10 @@ to the trace, to the log lines of that very request."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from scripts.labkit.checks import Lab, NotYet, Step, main  # noqa: E402
-from scripts.labkit.prometheus import slowest_exemplar  # noqa: E402
+from labkit.checks import Lab, NotYet, Step, main  # noqa: E402
+from labkit.prometheus import slowest_exemplar  # noqa: E402
 
 SLOW_MS = 500
 HISTOGRAM = 'http_request_duration_seconds_bucket{job="api",handler="/products"}'

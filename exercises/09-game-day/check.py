@@ -6,10 +6,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from scripts.labkit import gameday  # noqa: E402
-from scripts.labkit.checks import Lab, NotYet, Step, main  # noqa: E402
+from labkit import gameday  # noqa: E402
+from labkit.checks import Lab, NotYet, Step, main  # noqa: E402
 
 
 def played(lab: Lab) -> list[dict]:

@@ -5,11 +5,11 @@ span has time no child span accounts for, to the CPU profile that names the func
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: scripts.labkit
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from scripts.labkit import profiles  # noqa: E402
-from scripts.labkit.checks import Lab, NotYet, Step, main  # noqa: E402
-from scripts.labkit.prometheus import slowest_exemplar  # noqa: E402
+from labkit import profiles  # noqa: E402
+from labkit.checks import Lab, NotYet, Step, main  # noqa: E402
+from labkit.prometheus import slowest_exemplar  # noqa: E402
 
 SLOW_MS = 250
 UNEXPLAINED_MS = 200

@@ -18,8 +18,8 @@ from labctl.compose_stack import COMPOSE_FILE, ComposeStack
 from labctl.config import ROOT, LabConfig
 from labctl.gameday import lab_for
 from labctl.proc import LabError
-from scripts.labkit import gameday
-from scripts.labkit.jaeger import JaegerQuery
+from labkit import gameday
+from labkit.jaeger import JaegerQuery
 from tests.exercise_steps import assert_passes, before, failing, journey, until_steps_hold
 from tests.helpers import lab_command, lab_run, wait_for, wait_for_order
 

@@ -9,7 +9,7 @@ import pytest
 
 from labctl import grafana_json
 from labctl.config import ROOT
-from scripts.labkit.prometheus import Prometheus
+from labkit.prometheus import Prometheus
 from tests.helpers import wait_for, wait_for_order
 
 # One worker runs the whole module, so the load below is generated once.

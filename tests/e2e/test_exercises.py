@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from labctl.config import LabConfig
-from scripts.labkit import profiles
+from labkit import profiles
 from tests.exercise_steps import (
     assert_passes,
     before,

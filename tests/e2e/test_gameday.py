@@ -7,8 +7,8 @@ import time
 import pytest
 
 from labctl.gameday import lab_for
-from scripts.labkit import gameday
-from scripts.labkit.gameday import CAUSES, Cause
+from labkit import gameday
+from labkit.gameday import CAUSES, Cause
 from tests.exercise_steps import assert_passes, check, failing
 from tests.helpers import lab_run, wait_for
 

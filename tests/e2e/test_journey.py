@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from scripts.labkit import http
+from labkit import http
 from tests.helpers import get_json, metric_sum, wait_for, wait_for_order
 
 pytestmark = pytest.mark.stack

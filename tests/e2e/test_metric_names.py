@@ -230,7 +230,7 @@ def exercise_exprs() -> list[tuple[str, str]]:
     """The PromQL of the exercises: their checks (f-strings unescaped) and their READMEs."""
     out = []
     for path in sorted((ROOT / "exercises").glob("*/check.py")) + [
-            ROOT / "scripts" / "labkit" / "checks.py"]:
+            ROOT / "labkit" / "checks.py"]:
         source = path.read_text().replace("{{", "{").replace("}}", "}")
         for line in source.splitlines():
             if PROMQL.search(line) and selectors(line):

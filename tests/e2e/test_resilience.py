@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from labctl.components import BY_NAME
+from labkit.jaeger import build_tree
 from recordstore.db import session_scope
 from recordstore.models import Payment
-from scripts.labkit.jaeger import build_tree
 from tests.helpers import get_json, lab_command, metric_sum, wait_for, wait_for_order
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from labctl.config import ROOT
-from scripts.labkit.prometheus import Prometheus
+from labkit.prometheus import Prometheus
 from tests.helpers import get_json, lab_command, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.xdist_group("storefront")]

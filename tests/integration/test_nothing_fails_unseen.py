@@ -15,11 +15,11 @@ from kombu import Connection
 from sqlalchemy import text
 
 from labctl.config import ROOT
+from labkit.jaeger import build_tree
 from recordstore import correlation
 from recordstore.broker import PROCESS_ORDER
 from recordstore.config import get_settings
 from recordstore.db import get_engine
-from scripts.labkit.jaeger import build_tree
 from tests.helpers import get_json, wait_for
 from tests.integration.db import new_order, order, payments, stock
 

@@ -25,8 +25,8 @@ from labctl.app_commands import API_COMMAND, WORKER_COMMAND
 from labctl.config import ROOT, load
 from labctl.config_files import render_template
 from labctl.proc import free_port, http_ok
+from labkit.settings import read_env
 from recordstore.config import Settings
-from scripts.labkit.settings import read_env
 from tests.helpers import get_json
 from tests.static.k8s import main_container
 from tests.unit.test_labctl import write_dotenv
@@ -286,7 +286,7 @@ def app_reads() -> set[str]:
 
     names = {field.upper() for field in Settings.model_fields}
     names |= {n for module in (otel_api, otel_sdk) for n in dir(module) if n.startswith("OTEL_")}
-    sources = [p for d in ("api", "worker", "recordstore", "alertreceiver", "scripts")
+    sources = [p for d in ("api", "worker", "recordstore", "alertreceiver", "scripts", "labkit")
                for p in (ROOT / d).rglob("*.py")]
     sources += list(Path(prometheus_client.__file__).parent.rglob("*.py"))
     text = "\n".join(p.read_text() for p in sources)

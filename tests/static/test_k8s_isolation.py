@@ -17,7 +17,7 @@ import yaml
 
 from labctl import k8s as labk8s
 from labctl.config import ROOT
-from scripts.labkit.settings import read_env
+from labkit.settings import read_env
 from tests.static.k8s import labs, objects, of_kind, render_text, service_ports, workloads
 
 # (source, destination, port): who talks to whom in one lab, by the names and ports that the

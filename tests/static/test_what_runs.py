@@ -8,8 +8,8 @@ from pathlib import Path
 from labctl.config import ROOT
 
 # The code that runs: the API, the worker, the lab's CLI and scripts, their helpers.
-RUNTIME = ("api", "worker", "recordstore", "scripts", "labctl", "tracestore", "alertreceiver",
-           "bench", "exporters")
+RUNTIME = ("api", "worker", "recordstore", "scripts", "labkit", "labctl", "tracestore",
+           "alertreceiver", "bench", "exporters")
 
 
 def runtime_sources() -> dict[Path, str]:

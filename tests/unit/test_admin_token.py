@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from api.routes.admin import require_token
 from labctl.config import ROOT, check_exposure, load
 from labctl.proc import LabError
+from labkit.settings import PUBLISHED_ADMIN_TOKENS, admin_token, read_env
 from recordstore.config import Settings, get_settings
-from scripts.labkit.settings import PUBLISHED_ADMIN_TOKENS, admin_token, read_env
 
 
 def test_the_token_is_generated_once_private_and_kept(tmp_path):

@@ -1,4 +1,4 @@
-"""The Grafana part of scripts/check_stack.py, scripts/labkit/stack_grafana.py (compose only, so
+"""The Grafana part of scripts/check_stack.py, labkit/stack_grafana.py (compose only, so
 the native suite cannot reach it), against a stand-in that answers Grafana's HTTP API the way
 Grafana documents it: /api/health, /api/datasources, /api/datasources/uid/<uid>/health, the
 datasource proxy and /api/search."""
@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from scripts.labkit.stack_grafana import check_grafana
-from scripts.labkit.stack_report import Report
+from labkit.stack_grafana import check_grafana
+from labkit.stack_report import Report
 
 LOGIN = "Basic " + base64.b64encode(b"admin:admin").decode()
 DATASOURCES = [

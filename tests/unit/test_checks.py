@@ -1,4 +1,4 @@
-"""The exercises' check library (scripts/labkit/checks.py): windows, verdicts, exit codes."""
+"""The exercises' check library (labkit/checks.py): windows, verdicts, exit codes."""
 
 import argparse
 import json
@@ -15,7 +15,7 @@ import pytest
 from api.schemas import OrderOut
 from labctl.config import ROOT
 from labctl.proc import free_port
-from scripts.labkit.checks import Lab, NotYet, Step, evaluate, parse_since
+from labkit.checks import Lab, NotYet, Step, evaluate, parse_since
 
 
 def test_since_takes_durations_unix_and_iso_times():

@@ -9,8 +9,8 @@ import pytest
 from labctl import compose
 from labctl.cli import build_parser
 from labctl.proc import free_port
+from labkit import checks, settings
 from scripts import check_stack
-from scripts.labkit import checks, settings
 
 
 @pytest.mark.parametrize("forced", ["compose", "native", " Compose "])

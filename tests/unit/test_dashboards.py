@@ -138,7 +138,7 @@ def test_purchase_journey_has_the_guides_panel_groups_and_the_trace_variables():
 
 
 def test_the_scripts_link_to_this_dashboard():
-    links = (ROOT / "scripts" / "labkit" / "links.py").read_text()
+    links = (ROOT / "labkit" / "links.py").read_text()
     assert 'DASHBOARD_UID = "purchase-journey"' in links
     assert '"var-correlation_id"' in links and '"var-trace_id"' in links
 

@@ -10,7 +10,7 @@ import yaml
 
 from labctl.cli import build_parser
 from labctl.config import ROOT
-from scripts.labkit.settings import read_env
+from labkit.settings import read_env
 
 README = (ROOT / "README.md").read_text()
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),

@@ -10,9 +10,9 @@ from labctl import gameday as game_cli
 from labctl.components import BY_NAME
 from labctl.config import LabConfig
 from labctl.proc import LabError
+from labkit import gameday
+from labkit.gameday import CAUSES
 from recordstore import chaos
-from scripts.labkit import gameday
-from scripts.labkit.gameday import CAUSES
 from tests.unit.test_exercise_docs import ALERT_NAMES
 
 NAMES = [c.name for c in CAUSES]

@@ -1,4 +1,4 @@
-"""scripts/labkit builds the same span tree from real Jaeger output (Jaeger's own fixture, with a
+"""labkit builds the same span tree from real Jaeger output (Jaeger's own fixture, with a
 duplicate span id and a cross-trace reference) and from the trace stand-in's answer for a
 lab-shaped trace exported by the real OpenTelemetry SDK."""
 
@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from labctl.config import ROOT
-from scripts.labkit import jaeger, waterfall
+from labkit import jaeger, waterfall
 from tracestore.server import Running, serve
 
 FIXTURE = ROOT / "tests" / "fixtures" / "jaeger_ui_trace_01.json"

@@ -5,7 +5,7 @@ import pytest
 from labctl import components, config_files
 from labctl.config import ROOT
 from labctl.proc import LabError
-from scripts.labkit.settings import read_env
+from labkit.settings import read_env
 
 # Quoted, escaped and commented values, as compose's dotenv reads them (the same file is read by
 # docker-compose itself in tests/static/test_compose.py).

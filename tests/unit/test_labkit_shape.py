@@ -1,42 +1,16 @@
-"""labkit is one package under one name, and its standard-library copies of the core's facts
+"""labkit's standard-library copies of the core's facts
 (payment methods, final order states, the correlation-id pattern) are the core's."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from api import schemas
 from labctl.config import ROOT
+from labkit import rules, shop
 from recordstore import correlation, states
 from recordstore.models import OrderStatus, PaymentMethod
-from scripts.labkit import rules, shop
-
-# Every kind of importer: the scripts, the exercises' checks, bench, labctl's dashboard, tests.
-IMPORTERS = """
-import importlib.util, pathlib, sys
-for path in sorted(pathlib.Path("exercises").glob("*/check.py")):
-    spec = importlib.util.spec_from_file_location(f"check_{path.parent.name[:2]}", path)
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
-import scripts.check_stack, scripts.trace_purchase_journey
-import bench.cli, bench.spans, labctl.dashboard
-import tests.unit.test_checks, tests.unit.test_journey_tree, tests.unit.test_load_model
-print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "labkit")))
-print("scripts.labkit" in sys.modules)
-"""
-
-
-def test_every_importer_names_labkit_scripts_labkit():
-    """`labkit` (scripts/ on sys.path) and `scripts.labkit` would be two module objects with
-    two copies of every class: an `except http.Unreachable` of one misses the other's."""
-    proc = subprocess.run([sys.executable, "-c", IMPORTERS], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    bare, dotted = proc.stdout.splitlines()
-    assert bare == "", f"imported as `labkit` too: {bare}"
-    assert dotted == "True"
 
 
 def test_payment_methods_are_the_cores():
@@ -67,12 +41,12 @@ def sources(*tops: str, suffixes: tuple[str, ...] = (".py",)) -> dict[str, str]:
 
 
 def test_one_json_client():
-    """scripts/labkit/http.py is the HTTP client of the scripts, bench, the dashboard and the
+    """labkit/http.py is the HTTP client of the scripts, bench, the dashboard and the
     tests, and of ./lab's commands. Not JSON clients: the tracestore test posts raw OTLP
     protobuf, bench empties a queue with a bare DELETE (RabbitMQ's management API answers
     labkit's JSON request with 406), and labctl's health probe asks any endpoint for a 2xx
     with no Accept header (RabbitMQ's metrics among them)."""
-    own = {"scripts/labkit/http.py", "tests/unit/test_tracestore.py", "bench/stack.py",
+    own = {"labkit/http.py", "tests/unit/test_tracestore.py", "bench/stack.py",
            "labctl/proc.py", str(Path(__file__).resolve().relative_to(ROOT))}
     found = [path for path, text in sources("bench", "labctl", "scripts", "tests",
                                             "exercises").items()
@@ -99,7 +73,7 @@ CODE = ("bench", "labctl", "scripts", "exercises", "nginx/html")
 
 @pytest.mark.parametrize("rule", COPIES)
 def test_one_copy_of_each_shared_rule_in_either_language(rule):
-    """scripts/labkit/rules.py and the storefront's trace-view.js and app.js read each rule
+    """labkit/rules.py and the storefront's trace-view.js and app.js read each rule
     from RULES_FILE; nobody else writes it out (tracestore writes Jaeger's model, not a rule
     over it; the tests build traces to check these rules against)."""
     pattern = re.compile(COPIES[rule])

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from labctl.config import ROOT
-from scripts.labkit import patterns, shoppers
-from scripts.labkit import stats as load_stats
-from scripts.labkit.shop import Step
+from labkit import patterns, shoppers
+from labkit import stats as load_stats
+from labkit.shop import Step
 
 SCRIPT = ROOT / "scripts" / "trace_purchase_journey.py"
 ALBUMS = [{"id": i, "sku": f"RS-{i:04d}", "title": f"Album {i}", "artist": f"Artist {i}",

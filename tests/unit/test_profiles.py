@@ -10,9 +10,9 @@ import pytest
 
 from labctl import cli
 from labctl.profile import COMPOSE_NOTE, summary
+from labkit import profiles
 from recordstore import chaos
 from recordstore.checkout import score_fraud_risk
-from scripts.labkit import profiles
 
 FRAMES = [{"name": "<module>", "file": "api/main.py", "line": 1},
           {"name": "checkout", "file": "api/routes/checkout.py", "line": 40},

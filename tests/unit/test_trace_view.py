@@ -1,6 +1,6 @@
 """The order page's trace model (nginx/html/assets/trace-view.js), run in Node on a real Jaeger
 API answer (Jaeger's own fixture, tests/fixtures/jaeger_ui_trace_01.json) and on the trace
-stand-in's: the same tree as scripts/labkit/jaeger.py builds, by the same rules."""
+stand-in's: the same tree as labkit/jaeger.py builds, by the same rules."""
 
 import json
 import shutil
@@ -9,9 +9,9 @@ import subprocess
 import pytest
 
 from labctl.config import ROOT
-from scripts.labkit import waterfall
-from scripts.labkit.jaeger import build_tree
-from scripts.labkit.prometheus import slowest_exemplar
+from labkit import waterfall
+from labkit.jaeger import build_tree
+from labkit.prometheus import slowest_exemplar
 
 MODULE = ROOT / "nginx" / "html" / "assets" / "trace-view.js"
 FIXTURE = ROOT / "tests" / "fixtures" / "jaeger_ui_trace_01.json"

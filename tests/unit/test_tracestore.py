@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from scripts.labkit import http as labkit_http
+from labkit import http as labkit_http
 from tracestore.server import Running, serve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-// The rules the order page (trace-view.js, app.js) and the lab's Python (scripts/labkit/rules.py)
+// The rules the order page (trace-view.js, app.js) and the lab's Python (labkit/rules.py)
 // share, written once. Python reads the object below as JSON: keep it strict JSON (double
 // quotes, no comments or trailing commas in it, and no curly brackets in these comments).
 export default {

@@ -1,11 +1,11 @@
 // A trace as a waterfall, and a journey's log lines beneath it: what the order page draws.
 // The data model (buildTrace, slowestExemplar) is plain functions with no DOM, so that
 // tests/unit/test_trace_view.py runs them in Node on a real Jaeger answer; the views below
-// them take a document. The tree follows the rules of scripts/labkit/jaeger.py (Jaeger's UI's):
+// them take a document. The tree follows the rules of labkit/jaeger.py (Jaeger's UI's):
 // a parent is the CHILD_OF reference of the same trace, a duplicate span id keeps every span,
 // a parent not (yet) in the trace makes a root, a reference cycle is cut. What a span's
 // component is, when it is in error and the service-name prefix come from lab-rules.js, the
-// one copy the lab's Python reads too (scripts/labkit/rules.py).
+// one copy the lab's Python reads too (labkit/rules.py).
 
 import RULES from './lab-rules.js';
 
@@ -126,7 +126,7 @@ export function buildTrace(trace) {
 /**
  * The slowest exemplar of a Prometheus query_exemplars answer that names a trace, as
  * {traceId, seconds, at} or null: the choice exercises 08 and 10 make
- * (scripts/labkit/prometheus.py, slowest_exemplar).
+ * (labkit/prometheus.py, slowest_exemplar).
  */
 export function slowestExemplar(answer) {
   let best = null;

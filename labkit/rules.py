@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-FILE = Path(__file__).resolve().parents[2] / "nginx" / "html" / "assets" / "lab-rules.js"
+FILE = Path(__file__).resolve().parents[1] / "nginx" / "html" / "assets" / "lab-rules.js"
 
 
 def _load() -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """labkit: the standard-library toolkit behind the lab's learner-facing scripts, shared with
-bench, `./lab dashboard` and the tests. Import it as `scripts.labkit`, its one name.
+bench, `./lab dashboard` and the tests.
 
 Learners run the scripts with a bare `python3`, so nothing here imports beyond the standard
 library. Modules:
