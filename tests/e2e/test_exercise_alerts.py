@@ -107,9 +107,11 @@ def test_03_04_08_fire_the_alerts_they_teach_and_resolve_after_the_clean_up(lab,
     try:
         fire(lab, alerts["03"], fired["03"], 300)
         # The saturated resource, as the signals show it: every worker thread held (RabbitMQ's
-        # unacknowledged messages: the prefetch of each thread) while orders wait, ready.
-        assert value(lab, 'max_over_time(sum(rabbitmq_queue_messages_unacked{job="rabbitmq",'
-                          'queue=~"orders|emails"})[5m:5s])') == worker_slots(lab)
+        # unacknowledged messages: the prefetch of each thread) while orders wait, ready. The
+        # two queues are counted at slightly different moments: one message either way.
+        held = value(lab, 'max_over_time(sum(rabbitmq_queue_messages_unacked{job="rabbitmq",'
+                          'queue=~"orders|emails"})[5m:5s])')
+        assert abs(held - worker_slots(lab)) <= 1, held
         assert value(lab, 'max_over_time(sum(rabbitmq_queue_messages_ready{job="rabbitmq",'
                           'queue="orders"})[5m:5s])') > 5
         report = sale.communicate(timeout=240)[0]
