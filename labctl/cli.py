@@ -1,6 +1,6 @@
 """The `./lab` command line: one parser, one handler per subcommand (`set_defaults(func=...)`).
 
-The stack's lifecycle is in stack.py, the test suite in suite.py, compose mode in compose.py;
+The stack's lifecycle is in stack.py, compose mode in compose.py (`./lab test` is harness/);
 a lifecycle command runs in compose when the run mode says so
 (labkit/settings.py, `run_mode`).
 """
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from bench import cli as bench_cli
+from harness import suite
 from labctl import (
     alerts,
     bootstrap,
@@ -24,7 +25,6 @@ from labctl import (
     k8s,
     profile,
     stack,
-    suite,
     supervisor,
     traffic,
 )
@@ -169,12 +169,6 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return dashboard.main(cfg, args.name, list_only=args.list, var=args.var)
 
 
-def cmd_test(args: argparse.Namespace) -> int:
-    pytest_args = [a for a in args.pytest_args if a != "--"]
-    phases = args.phases or (("native",) if pytest_args else ("native", "compose"))
-    return suite.run_tests(dict(os.environ), pytest_args, args.keep, args.lint, phases)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="./lab", description="Run the record-store lab natively.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -223,17 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cli.configure_parser(p)
     k8s.configure_parser(sub).set_defaults(func=k8s.run, lifecycle=False)
     gameday.configure_parser(sub).set_defaults(func=gameday.run, lifecycle=False)
-    p = command("test", cmd_test, "install what is missing and run the whole test suite")
-    p.add_argument("--keep", action="store_true", help="leave the test stack running")
-    p.add_argument("--no-lint", dest="lint", action="store_false", help="skip ruff (while editing)")
-    only = p.add_mutually_exclusive_group()
-    only.add_argument("--compose", dest="phases", action="store_const", const=("compose",),
-                      help="only the compose phase: docker-compose.yml up on a private engine "
-                      "(the whole suite runs it after the native phases, unless pytest "
-                      "arguments pick tests)")
-    only.add_argument("--native", dest="phases", action="store_const", const=("native",),
-                      help="only the native phases (no Docker engine)")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    suite.configure_parser(sub).set_defaults(func=suite.run, lifecycle=False)
     return parser
 
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import yaml
 
-from labctl.compose_phase import services_to_start
-from labctl.compose_stack import COMPOSE_FILE, ComposeStack
+from harness.compose_phase import services_to_start
+from harness.compose_stack import COMPOSE_FILE, ComposeStack
 from labctl.config import ROOT, LabConfig
 from labctl.gameday import lab_for
 from labctl.proc import LabError

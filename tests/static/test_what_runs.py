@@ -8,7 +8,7 @@ from pathlib import Path
 from labctl.config import ROOT
 
 # The code that runs: the API, the worker, the lab's CLI and scripts, their helpers.
-RUNTIME = ("api", "worker", "recordstore", "scripts", "labkit", "labctl", "tracestore",
+RUNTIME = ("api", "worker", "recordstore", "scripts", "labkit", "labctl", "harness", "tracestore",
            "alertreceiver", "bench", "exporters")
 
 
