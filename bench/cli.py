@@ -29,8 +29,9 @@ DESCRIPTION = (
 )
 
 
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.description = DESCRIPTION
+def configure_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("bench", description=DESCRIPTION, help="benchmark the native stack: "
+                       "latency, throughput, and what telemetry costs (on a stack of its own)")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: one rate, 2 s per run, one round, small batches")
     p.add_argument("--use-running", action="store_true",
@@ -43,11 +44,6 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, help="seconds per rate (default 10)")
     p.add_argument("--rounds", type=int, help="telemetry on/off rounds (default 2)")
     p.add_argument("--keep", action="store_true", help="leave the bench stack running")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="./lab bench")
-    configure_parser(p)
     return p
 
 
@@ -66,10 +62,6 @@ def plan_from(args: argparse.Namespace) -> Plan:
 
 def say(msg: str) -> None:
     print(f"bench: {msg}", flush=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run(build_parser().parse_args(argv))
 
 
 def _command() -> str:

@@ -1,8 +1,9 @@
 """The `./lab` command line: one parser, one handler per subcommand (`set_defaults(func=...)`).
 
-The stack's lifecycle is in stack.py, compose mode in compose.py (`./lab test` is harness/);
-a lifecycle command runs in compose when the run mode says so
-(labkit/settings.py, `run_mode`).
+These are the lab's own commands; the `lab` script adds those of the packages built on labctl
+(bench, gameday, the test harness), each from its `configure_parser` and `run`, so that labctl
+imports none of them. The stack's lifecycle is in stack.py, compose mode in compose.py; a
+lifecycle command runs in compose when the run mode says so (labkit/settings.py, `run_mode`).
 """
 
 import argparse
@@ -13,16 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import cli as bench_cli
-from harness import suite
 from labctl import (
     alerts,
     bootstrap,
     chaos,
     compose,
     dashboard,
-    gameday,
-    k8s,
     profile,
     stack,
     supervisor,
@@ -169,7 +166,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return dashboard.main(cfg, args.name, list_only=args.list, var=args.var)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: tuple = ()) -> argparse.ArgumentParser:
+    """labctl's commands, then each of `commands` (a module with `configure_parser(sub)` and
+    `run(args)`), in that order."""
     parser = argparse.ArgumentParser(prog="./lab", description="Run the record-store lab natively.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -212,17 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the provisioned dashboards")
     p.add_argument("--var", action="append", metavar="NAME=VALUE",
                    help="set a dashboard variable, e.g. --var trace_id=<id>")
-    p = command("bench", bench_cli.run, "benchmark the native stack: latency, throughput, and "
-                "what telemetry costs (on a stack of its own)")
-    bench_cli.configure_parser(p)
-    k8s.configure_parser(sub).set_defaults(func=k8s.run, lifecycle=False)
-    gameday.configure_parser(sub).set_defaults(func=gameday.run, lifecycle=False)
-    suite.configure_parser(sub).set_defaults(func=suite.run, lifecycle=False)
+    for module in commands:
+        module.configure_parser(sub).set_defaults(func=module.run, lifecycle=False)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, commands: tuple = ()) -> int:
+    args = build_parser(commands).parse_args(argv)
     try:
         if args.command == "up":
             check_exposure(load())

@@ -8,9 +8,9 @@ import subprocess
 import pytest
 import yaml
 
-from labctl.cli import build_parser
 from labctl.config import ROOT
 from labkit.settings import read_env
+from tests.helpers import lab_parser
 
 README = (ROOT / "README.md").read_text()
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
@@ -46,7 +46,7 @@ def test_every_lab_command_in_the_docs_exists(command):
     if not argv:
         return
     try:
-        build_parser().parse_args(argv)
+        lab_parser().parse_args(argv)
     except SystemExit as exc:
         pytest.fail(f"README names `{command}`, which ./lab refuses (exit {exc.code})")
 

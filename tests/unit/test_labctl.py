@@ -1,3 +1,4 @@
+import argparse
 import re
 
 import pytest
@@ -6,6 +7,7 @@ from labctl import components, config_files
 from labctl.config import ROOT
 from labctl.proc import LabError
 from labkit.settings import read_env
+from tests.helpers import lab_parser
 
 # Quoted, escaped and commented values, as compose's dotenv reads them (the same file is read by
 # docker-compose itself in tests/static/test_compose.py).
@@ -74,3 +76,12 @@ def test_free_ports_are_different_ports():
 
     ports = free_ports(40)
     assert len(set(ports)) == 40 and all(1024 < p < 65536 for p in ports)
+
+
+def test_the_lab_script_puts_every_packages_commands_together():
+    """labctl's commands, then bench's, k8s, gameday's and the harness's, as before the split."""
+    sub = next(a for a in lab_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == [
+        "up", "down", "status", "logs", "stop", "start", "restart", "chaos", "alerts", "traffic",
+        "profile", "check", "dashboard", "bench", "k8s", "gameday", "test"]
+    assert lab_parser().parse_args(["gameday", "status"]).lifecycle is False
