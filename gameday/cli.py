@@ -39,7 +39,7 @@ def lab_for(cfg: LabConfig, since: float | None = None) -> Lab:
 def _component(cfg: LabConfig, verb: str, service: str) -> None:
     """`./lab stop|start SERVICE`, in the lab's run mode."""
     if run_mode(home=cfg.home) == "compose":
-        if compose.run(argparse.Namespace(command=verb, service=service)) != 0:
+        if compose.run(verb, service=service) != 0:
             raise LabError(f"gameday: docker compose {verb} {service} failed")
     else:
         (stack.stop if verb == "stop" else stack.start)(cfg, service)

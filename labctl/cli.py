@@ -216,13 +216,18 @@ def build_parser(commands: tuple = ()) -> argparse.ArgumentParser:
     return parser
 
 
+def lifecycle_options(args: argparse.Namespace) -> dict:
+    """The options a parsed lifecycle command carries, as compose.run takes them."""
+    return {name: value for name, value in vars(args).items() if name in compose.OPTIONS}
+
+
 def main(argv: list[str] | None = None, commands: tuple = ()) -> int:
     args = build_parser(commands).parse_args(argv)
     try:
         if args.command == "up":
             check_exposure(load())
         if args.lifecycle and run_mode(home=load().home) == "compose":
-            return compose.run(args)
+            return compose.run(args.command, **lifecycle_options(args))
         return args.func(args)
     except (LabError, SettingsError) as exc:
         print(f"lab: error: {exc}", file=sys.stderr)

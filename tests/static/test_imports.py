@@ -136,6 +136,16 @@ def test_no_import_circle_among_the_projects_packages():
     assert cycles(packages) == []
 
 
+def test_no_object_is_built_through_an_argparse_namespace():
+    """A parsed command line is read where it is parsed; everything else has a constructor or
+    keyword arguments of its own (labctl once built a Namespace to call compose, another to
+    make labkit's Lab)."""
+    built = [f"{p.relative_to(ROOT)}:{n}" for folder in PACKAGES
+             for p in (ROOT / folder).rglob("*.py")
+             for n, line in enumerate(p.read_text().splitlines(), 1) if "Namespace(" in line]
+    assert built == []
+
+
 def test_no_module_is_longer_than_it_takes_to_read():
     checked = [p for folder in ("labctl", "scripts", "labkit", "harness")
                for p in (ROOT / folder).glob("*.py")]

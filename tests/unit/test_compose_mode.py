@@ -7,7 +7,7 @@ import os
 import pytest
 
 from labctl import compose
-from labctl.cli import build_parser
+from labctl.cli import build_parser, lifecycle_options
 from labctl.proc import free_port
 from labkit import checks, settings
 from scripts import check_stack
@@ -53,7 +53,14 @@ def test_a_docker_cli_without_a_daemon_is_not_an_engine(monkeypatch, tmp_path):
 def test_each_lifecycle_command_has_its_compose_form(command, v2, expected):
     args = build_parser().parse_args(command.split())
     assert args.command in compose.LIFECYCLE
-    assert compose.compose_args(args, v2=v2) == expected
+    assert compose.compose_args(args.command, v2=v2, **lifecycle_options(args)) == expected
+
+
+def test_a_compose_command_is_built_from_plain_values():
+    """The game day stops a component in compose as `./lab stop` does, with no parsed arguments
+    to imitate."""
+    assert compose.compose_args("stop", v2=True, service="worker") == ["stop", "worker"]
+    assert compose.compose_args("down", v2=False, volumes=True) == ["down", "--volumes"]
 
 
 def test_a_running_native_stack_keeps_the_commands_native(monkeypatch, tmp_path):
