@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import floors, report, spans
+from bench import floors, report, spans, table
 from bench.floors import pgbench_floor
 from bench.measure import Bench, Plan
 from bench.stack import BENCH_HOME, Stack
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=2) + "\n")
-    print(report.render(doc))
+    print(table.render(doc))
     say(f"figures written to {args.json}")
     if stack.own and args.keep:
         say(f"the bench stack runs on: env $(cat {stack.env_file}) ./lab status (or down)")
