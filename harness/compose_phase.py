@@ -153,10 +153,6 @@ class Phase:
         return rc
 
 
-def run_phase(home: Path, pytest_args: list[str]) -> int:
-    return Phase(home).run(pytest_args)
-
-
 def _tear_down(engine: Engine, stack: ComposeStack | None) -> int:
     """down --volumes, the engine stopped, and nothing of either left: 0, or 1 saying what."""
     problems = []

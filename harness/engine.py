@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from labctl.proc import MARKER, LabError, pid_alive, processes, wait_until
+from labctl.proc import MARKER, LabError, end, pid_alive, processes, wait_until
 
 START_TIMEOUT_S = 60
 
@@ -104,12 +104,7 @@ class Engine:
     def stop(self) -> None:
         """Stop the daemon (it stops its containerd), then anything that outlived it."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+            end(self.proc, signal.SIGTERM, grace_s=30)
         for pid in self.processes():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

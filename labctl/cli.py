@@ -75,22 +75,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stop(args: argparse.Namespace) -> int:
+def cmd_service(args: argparse.Namespace) -> int:
+    """`./lab stop|start|restart SERVICE`."""
     cfg = load()
-    stack.stop(cfg, args.service)
-    return 0
-
-
-def cmd_start(args: argparse.Namespace) -> int:
-    cfg = load()
-    stack.start(cfg, args.service)
-    return 0
-
-
-def cmd_restart(args: argparse.Namespace) -> int:
-    cfg = load()
-    stack.stop(cfg, args.service)
-    stack.start(cfg, args.service)
+    if args.command in ("stop", "restart"):
+        stack.stop(cfg, args.service)
+    if args.command in ("start", "restart"):
+        stack.start(cfg, args.service)
     return 0
 
 
@@ -187,8 +178,8 @@ def build_parser(commands: tuple = ()) -> argparse.ArgumentParser:
     p = command("logs", cmd_logs, "a component's log", lifecycle=True)
     p.add_argument("service", choices=sorted([*BY_NAME, "migrate", "supervisor", "traffic"]))
     p.add_argument("-f", "--follow", action="store_true")
-    for verb, func in (("stop", cmd_stop), ("start", cmd_start), ("restart", cmd_restart)):
-        p = command(verb, func, f"{verb} one component", lifecycle=True)
+    for verb in ("stop", "start", "restart"):
+        p = command(verb, cmd_service, f"{verb} one component", lifecycle=True)
         p.add_argument("service", choices=sorted(BY_NAME))
     p = command("chaos", cmd_chaos, "switch runtime faults on or off (no restart)")
     p.add_argument("action", choices=["show", "set", "reset"])

@@ -118,12 +118,17 @@ def foreground(argv: list[str], env: dict[str, str], cwd: Path) -> int:
         return proc.wait()
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            end(proc, signal.SIGINT, grace_s=15)
+
+
+def end(proc: subprocess.Popen, sig: int, grace_s: float) -> None:
+    """Signal a child of ours, and SIGKILL it if it has not exited `grace_s` later."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def run(argv: list[str], env: dict[str, str] | None = None, log: Path | None = None,
