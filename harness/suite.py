@@ -1,7 +1,6 @@
 """`./lab test`: ruff, the native stack's test phases on an isolated stack of their own, then
 the compose phase (compose_phase.py)."""
 
-import argparse
 import os
 import signal
 import subprocess
@@ -132,23 +131,3 @@ def finish_inprocess_tests(proc: subprocess.Popen, log: Path) -> int:
     print(log.read_text(), flush=True)
     return 0 if rc == 5 else rc  # 5: none selected by the arguments given
 
-
-def configure_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("test", help="install what is missing and run the whole test suite")
-    p.add_argument("--keep", action="store_true", help="leave the test stack running")
-    p.add_argument("--no-lint", dest="lint", action="store_false", help="skip ruff (while editing)")
-    only = p.add_mutually_exclusive_group()
-    only.add_argument("--compose", dest="phases", action="store_const", const=("compose",),
-                      help="only the compose phase: docker-compose.yml up on a private engine "
-                      "(the whole suite runs it after the native phases, unless pytest "
-                      "arguments pick tests)")
-    only.add_argument("--native", dest="phases", action="store_const", const=("native",),
-                      help="only the native phases (no Docker engine)")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER)
-    return p
-
-
-def run(args: argparse.Namespace) -> int:
-    pytest_args = [a for a in args.pytest_args if a != "--"]
-    phases = args.phases or (("native",) if pytest_args else ("native", "compose"))
-    return run_tests(dict(os.environ), pytest_args, args.keep, args.lint, phases)

@@ -1,5 +1,6 @@
 import argparse
 import re
+import subprocess
 
 import pytest
 
@@ -85,3 +86,11 @@ def test_the_lab_script_puts_every_packages_commands_together():
         "up", "down", "status", "logs", "stop", "start", "restart", "chaos", "alerts", "traffic",
         "profile", "check", "dashboard", "bench", "k8s", "gameday", "test"]
     assert lab_parser().parse_args(["gameday", "status"]).lifecycle is False
+
+
+def test_the_lab_command_runs_on_a_bare_python3():
+    """./lab is run by the machine's python3 before anything is installed: only `./lab test`
+    needs a package beyond the standard library (PyYAML, for the compose phase)."""
+    r = subprocess.run(["python3", "-I", "-S", str(ROOT / "lab"), "--help"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and "gameday" in r.stdout, r.stderr
