@@ -604,6 +604,19 @@ def test_the_alertmanager_config_compose_runs_passes_amtool(services):
     assert urls and all(u.startswith(f"http://{receiver}/") for u in urls), urls
 
 
+def test_the_storefront_links_follow_the_ports_set_for_jaeger_and_grafana():
+    """The order page links to Jaeger's UI and Grafana on the ports the gateway renders at
+    /gateway/links (tests/unit/test_storefront.py): compose passes .env's, or the shell's."""
+    r = run([tool("docker-compose"), "config"], cwd=ROOT,
+            env={**learner_env(), "JAEGER_UI_PORT": "26686", "GRAFANA_PORT": "13000"})
+    assert r.returncode == 0, r.stderr
+    gateway = yaml.safe_load(r.stdout)["services"]["gateway"]["environment"]
+    assert (gateway["GATEWAY_JAEGER_UI_PORT"], gateway["GATEWAY_GRAFANA_PORT"]) == (
+        "26686", "13000")
+    for name in ("GATEWAY_JAEGER_UI_PORT", "GATEWAY_GRAFANA_PORT"):  # the image renders them
+        assert re.match(gateway["NGINX_ENVSUBST_FILTER"], name), name
+
+
 def test_the_gateway_runs_two_workers_and_traces_only_what_it_proxies_to_the_api(services):
     """Each nginx worker runs an OTel exporter thread of its own (nginx-otel 0.1.2), and
     `auto` counts the host's CPUs: two, as natively. Only API routes are spans: not the
