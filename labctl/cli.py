@@ -23,6 +23,7 @@ from labctl import (
     gameday,
     k8s,
     profile,
+    signals,
     stack,
     suite,
     supervisor,
@@ -39,6 +40,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     cfg = load()
     bootstrap.ensure_all()
     stack.up(cfg)
+    signals.print_readiness(cfg)
     return 0
 
 
@@ -54,15 +56,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
+        width = max(len(r["component"]) for r in rows) + 1
         for r in rows:
             mark = "healthy" if r["healthy"] else "UNHEALTHY" if r["running"] else "stopped"
             count, last = r["restarts"]["count"], r["restarts"]["last"]
             restarted = f"; restarted {count} time{'s' * (count > 1)}, last {last}" if count else ""
-            print(f"{r['component']:<11} {mark:<10} {r['detail']}{restarted}")
+            print(f"{r['component']:<{width}} {mark:<10} {r['detail']}{restarted}")
         pid = supervisor.pid(cfg)
         print(f"supervisor: running (pid {pid}), restarts what crashes; its log: ./lab logs "
               "supervisor" if pid else "supervisor: NOT running: nothing restarts a component "
               "that crashes (./lab up starts it)")
+        signals.print_readiness(cfg)
     return 0 if all(r["healthy"] for r in rows) else 3
 
 
@@ -212,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("exercise", help="its number (02) or folder name (02-database-failure)")
     p.add_argument("check_args", nargs=argparse.REMAINDER,
                    help="passed on to the check, e.g. --since 10m --wait 60")
+    p = command("doctor", signals.cmd_doctor, "follow each signal (traces, metrics, logs, "
+                "alerts) end to end and name the first place it breaks")
+    signals.configure_doctor(p)
     p = command("dashboard", cmd_dashboard,
                 "a Grafana dashboard in the terminal, by its own queries")
     p.add_argument("name", nargs="?", default="Purchase Journey", help="title or uid")
@@ -243,7 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             check_exposure(load())
         if args.lifecycle and run_mode(home=load().home) == "compose":
-            return compose.run(args)
+            code = compose.run(args)
+            if code == 0 and args.command in ("up", "status") and not getattr(args, "json", 0):
+                signals.print_readiness(load())
+            return code
         return args.func(args)
     except (LabError, SettingsError) as exc:
         print(f"lab: error: {exc}", file=sys.stderr)

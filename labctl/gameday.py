@@ -30,10 +30,9 @@ RULES = ("Find out what is wrong from the signals: the storefront, Prometheus, t
 
 def lab_for(cfg: LabConfig, since: float | None = None) -> Lab:
     """The check library's view of this lab (probes.py), looking from `since`."""
-    return Lab(argparse.Namespace(
-        base_url=cfg.url("GATEWAY_PORT"), prometheus_url=cfg.url("PROMETHEUS_PORT"),
-        jaeger_url=cfg.url("JAEGER_UI_PORT"), receiver_url=cfg.url("ALERT_RECEIVER_PORT"),
-        since=time.time() - 600 if since is None else since, mode=run_mode(home=cfg.home)))
+    return Lab(base_url=cfg.url("GATEWAY_PORT"), prometheus_url=cfg.url("PROMETHEUS_PORT"),
+               jaeger_url=cfg.url("JAEGER_UI_PORT"), receiver_url=cfg.url("ALERT_RECEIVER_PORT"),
+               since=time.time() - 600 if since is None else since, mode=run_mode(home=cfg.home))
 
 
 def _component(cfg: LabConfig, verb: str, service: str) -> None:

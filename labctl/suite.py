@@ -10,7 +10,7 @@ from pathlib import Path
 from labctl import bootstrap, compose_phase
 from labctl.config import ROOT, load
 from labctl.proc import foreground
-from labctl.stack import down, isolated_environment, say, up
+from labctl.stack import PORT_NAMES, down, isolated_environment, say, up
 
 
 class Interrupted(BaseException):
@@ -107,7 +107,10 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
         return 0
     finally:
         if keep:
-            say(f"test stack kept running under {home} (LAB_HOME={home})")
+            # Its ports are its own, not .env's: ./lab reaches it with them in the environment.
+            ports = " ".join(f"{name}={cfg.env[name]}" for name in PORT_NAMES)
+            say(f"test stack kept running under {home}; ./lab reaches it with:\n"
+                f"  env LAB_HOME={home} LAB_MODE=native {ports} ./lab status")
         else:
             down(cfg, volumes=False)
 

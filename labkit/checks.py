@@ -99,7 +99,9 @@ def run(title: str, steps: list[Step], argv: list[str] | None = None) -> int:
             args.mode = run_mode()
         except SettingsError as exc:
             p.error(str(exc))
-    lab = Lab(args)
+    lab = Lab(base_url=args.base_url, prometheus_url=args.prometheus_url,
+              jaeger_url=args.jaeger_url, receiver_url=args.receiver_url, since=args.since,
+              mode=args.mode)
     deadline = time.monotonic() + args.wait
     while True:
         results = evaluate(lab, steps)

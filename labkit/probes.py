@@ -7,7 +7,6 @@ import math
 import os
 import subprocess
 import time
-from argparse import Namespace
 from datetime import datetime
 from typing import Any
 
@@ -30,13 +29,14 @@ class NotYet(Exception):
 class Lab:
     """The running lab as the checks see it, and the questions they ask it."""
 
-    def __init__(self, args: Namespace) -> None:
-        self.base = args.base_url.rstrip("/")
-        self.prometheus = Prometheus(args.prometheus_url)
-        self.jaeger = JaegerQuery(args.jaeger_url)
-        self.receiver = args.receiver_url.rstrip("/")
-        self.since = args.since
-        self.mode = args.mode
+    def __init__(self, *, base_url: str, prometheus_url: str, jaeger_url: str,
+                 receiver_url: str, since: float, mode: str) -> None:
+        self.base = base_url.rstrip("/")
+        self.prometheus = Prometheus(prometheus_url)
+        self.jaeger = JaegerQuery(jaeger_url)
+        self.receiver = receiver_url.rstrip("/")
+        self.since = since
+        self.mode = mode
         self.lab_home = lab_home()
         self.memo: dict[str, Any] = {}  # what one step found, for the steps after it
 
