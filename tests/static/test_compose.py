@@ -210,8 +210,9 @@ def test_published_ports_bind_to_loopback(services):
 
 
 def test_every_port_a_learner_opens_is_published(services):
-    """The host ports of the port table (docs/commands-and-ports.md; and Grafana): compose publishes each one,
-    so ./lab alerts, ./lab check and the URLs of the docs work in compose as natively."""
+    """The host ports of the port table (docs/commands-and-ports.md; and Grafana): compose
+    publishes each one, so ./lab alerts, ./lab check and the URLs of the docs work in compose
+    as natively."""
     published = set()
     for service in services.values():
         for port in service.get("ports", []):
@@ -640,9 +641,9 @@ def test_the_gateway_runs_two_workers_and_traces_only_what_it_proxies_to_the_api
     for uri in ("/checkout", "/orders/12", "/products", "/products/3", "/health"):
         assert traced(uri), uri
     # Nor the order page's reads of its own trace, logs and exemplars (a trace per poll).
-    for uri in ("/", "/index.html", "/assets/app.js", "/otlp/v1/traces", "/gateway/health", "/gateway/links",
-                "/stub_status", "/healthz", "/orders/12/logs", "/api/traces/" + "a" * 32,
-                "/api/v1/query_exemplars"):
+    for uri in ("/", "/index.html", "/assets/app.js", "/otlp/v1/traces", "/gateway/health",
+                "/gateway/links", "/stub_status", "/healthz", "/orders/12/logs",
+                "/api/traces/" + "a" * 32, "/api/v1/query_exemplars"):
         assert not traced(uri), uri
 
 
