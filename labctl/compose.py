@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 
+from labctl import traffic
 from labctl.config import ROOT, load
 from labctl.proc import LabError
 
@@ -59,8 +60,13 @@ def compose_args(args: argparse.Namespace, v2: bool) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     command = compose_command()
-    argv = [*command, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE),
+    # `down` ends the background shoppers too: compose's own (the `traffic` profile, named so
+    # that every Compose version takes it down) and those of `./lab traffic start` (a host process).
+    profiles = ["--profile", "traffic"] if args.command == "down" else []
+    argv = [*command, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), *profiles,
             *compose_args(args, v2=command[-1] == "compose")]
+    if args.command == "down":
+        traffic.stop(load())
     # The lab's own admin token (.lab/admin-token), which .env does not hold: compose reads it
     # from the environment into the API's.
     env = {**os.environ, "ADMIN_TOKEN": load().env["ADMIN_TOKEN"]}
