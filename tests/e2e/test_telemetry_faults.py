@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from labkit.jaeger import CORRELATION_ID, JaegerQuery, build_tree
+from labkit.jaeger import CORRELATION_ID, JaegerQuery
 from labkit.links import API_SERVICE, WORKER_SERVICE
 from tests.helpers import get_json, wait_for, wait_for_order
 
