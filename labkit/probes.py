@@ -113,7 +113,7 @@ class Lab:
                 a.get("alertname") == name and a.get("status") == status
                 for a in note.get("alerts", [])
             ):
-                return f"{name} ({status}) delivered at {note['received_at'][11:19]} UTC"
+                return f"{name} ({status}) reached the alert receiver"
         raise NotYet(f"no {status} notification of {name} has reached the receiver")
 
     # --- Jaeger -------------------------------------------------------------------------------

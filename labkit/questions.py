@@ -102,8 +102,11 @@ def clock_time(at: float, tolerance_s: float) -> Truth:
         if not m:
             return False
         day = datetime.fromtimestamp(at, UTC)
-        when = day.replace(hour=int(m.group(1)), minute=int(m.group(2)),
-                           second=int(m.group(3) or 0), microsecond=0).timestamp()
+        try:
+            when = day.replace(hour=int(m.group(1)), minute=int(m.group(2)),
+                               second=int(m.group(3) or 0), microsecond=0).timestamp()
+        except ValueError:  # 25:61
+            return False
         slack = tolerance_s + (0 if m.group(3) else 60)  # HH:MM: any second of that minute
         return any(abs(when + d - at) <= slack for d in (-86400, 0, 86400))
     shown = datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S UTC")
@@ -128,9 +131,9 @@ def trace_where(lab: "Lab", good: Callable[["SpanTree"], bool], **search: Any) -
     return Truth(found[0], accepts)
 
 
-def first_alert(lab: "Lab", tie_s: float = 10.0) -> Truth:
-    """The alert that started firing first in the window (a tie within `tie_s`: one or two
-    rule evaluations apart); one already firing when the window began does not count."""
+def firing_starts(lab: "Lab") -> dict[str, float]:
+    """{alert name: when it started firing} for the alerts that started firing in the window
+    (one already firing when the window began does not count)."""
     try:
         series = lab.prometheus.query_range('ALERTS{alertstate="firing"}', lab.since,
                                             time.time(), 5)
@@ -140,11 +143,26 @@ def first_alert(lab: "Lab", tie_s: float = 10.0) -> Truth:
     for s in series:
         name, first = s["metric"].get("alertname", ""), float(s["values"][0][0])
         started[name] = min(first, started.get(name, first))
-    started = {n: t for n, t in started.items() if t > lab.since + 5}
+    return {n: t for n, t in started.items() if t > lab.since + 5}
+
+
+def first_alert(lab: "Lab", tie_s: float = 10.0) -> Truth:
+    """The alert that started firing first in the window (a tie within `tie_s`: one or two
+    rule evaluations apart)."""
+    started = firing_starts(lab)
     if not started:
         raise NotYet("no alert started firing in the window yet")
     earliest = min(started.values())
     return one_of(n for n, t in started.items() if t <= earliest + tie_s)
+
+
+def fired_at(lab: "Lab", name: str, tolerance_s: float = 30.0) -> Truth:
+    """When `name` started firing (Prometheus's ALERTS; the receiver gets it within seconds),
+    as a UTC clock time."""
+    started = firing_starts(lab).get(name)
+    if started is None:
+        raise NotYet(f"{name} did not start firing in the window yet")
+    return clock_time(started, tolerance_s)
 
 
 def seconds_where(lab: "Lab", expr: str) -> float:

@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
 from labkit.checks import API_SERVICE, Lab, NotYet, Question, Step, main  # noqa: E402
-from labkit.questions import Truth, first_alert, number, seconds_where, trace_where  # noqa: E402
+from labkit.questions import Truth, fired_at, number, seconds_where, trace_where  # noqa: E402
 
 UP = 'pg_up{job="postgres"}'
 
@@ -48,9 +48,10 @@ QUESTIONS = [
              "it (pg_up at 0)?", down_seconds,
              "stop it with ./lab stop db (compose: docker compose stop db), start it again, "
              'then graph pg_up{job="postgres"} in Prometheus over the outage: 5 s a sample'),
-    Question("first_alert", "Which alert fired first?", first_alert,
-             "graph ALERTS{alertstate=\"firing\"} in Prometheus over the outage, or read "
-             "./lab alerts: which one started first?"),
+    Question("fired_at", "At what time (UTC, HH:MM:SS) did DatabaseDown start firing?",
+             lambda lab: fired_at(lab, "DatabaseDown"),
+             'graph ALERTS{alertname="DatabaseDown"} in Prometheus, or read ./lab alerts (its '
+             "notification reaches the receiver within seconds); the times there are UTC"),
 ]
 
 STEPS = [

@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
 from labkit.checks import Lab, NotYet, Question, Step, main  # noqa: E402
-from labkit.questions import Truth, first_alert, number, seconds_where  # noqa: E402
+from labkit.questions import Truth, fired_at, number, seconds_where  # noqa: E402
 
 UP = 'up{job="rabbitmq"}'
 HELD = 'sum(recordstore_order_publish_failures_total{job="api"})'
@@ -53,9 +53,10 @@ QUESTIONS = [
              down_seconds,
              "stop it with ./lab stop rabbitmq (compose: docker compose stop rabbitmq), start it "
              'again, then graph up{job="rabbitmq"} in Prometheus over the outage: 5 s a sample'),
-    Question("first_alert", "Which alert fired first?", first_alert,
-             "graph ALERTS{alertstate=\"firing\"} in Prometheus over the outage, or read "
-             "./lab alerts: which one started first?"),
+    Question("fired_at", "At what time (UTC, HH:MM:SS) did BrokerDown start firing?",
+             lambda lab: fired_at(lab, "BrokerDown"),
+             'graph ALERTS{alertname="BrokerDown"} in Prometheus, or read ./lab alerts (its '
+             "notification reaches the receiver within seconds); the times there are UTC"),
 ]
 
 STEPS = [
