@@ -212,8 +212,9 @@ def judge(lab: "Lab", questions: list[Question], answers: dict[str, str],
             truth = q.truth(lab)
             right = bool(given) and truth.accepts(given)
         except NotYet as exc:
+            hint = (q.wrong(lab, given) if given else None) or q.hint
             verdicts.append(Verdict(q.key, q.ask, bool(given), False,
-                                    f"the signals hold no answer yet: {exc}", q.hint))
+                                    f"the signals hold no answer yet: {exc}", hint))
             continue
         except (http.Unreachable, OSError, subprocess.SubprocessError) as exc:
             verdicts.append(Verdict(q.key, q.ask, bool(given), False, f"no answer: {exc}",

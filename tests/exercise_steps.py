@@ -118,9 +118,10 @@ def delivered_at(lab: LabConfig, alertname: str, since: float) -> str:
                and datetime.fromisoformat(n["received_at"]).timestamp() >= since)[11:19]
 
 
-def jaeger_traces(lab: LabConfig, **params: str) -> list[dict]:
-    """Jaeger's search, as its UI runs it: the traces, newest first."""
-    query = httpx.QueryParams({"limit": "20", **params})
+def jaeger_traces(lab: LabConfig, since: float, **params: str) -> list[dict]:
+    """Jaeger's search from `since` until now, as its UI runs it: the traces, newest first."""
+    window = {"start": str(int(since * 1e6)), "end": str(int(time.time() * 1e6))}
+    query = httpx.QueryParams({"limit": "20", **window, **params})
     return get_json(lab.url("JAEGER_UI_PORT", f"/api/traces?{query}"))["data"]
 
 

@@ -95,7 +95,7 @@ def test_01_follow_a_purchase(lab):
     with shopping(lab, correlation_prefix="load-bg"):  # background traffic, in the window too
         bought = journey(lab, "--correlation-id", "follow-me-01")
     assert bought.returncode == 0, bought.stdout + bought.stderr
-    [found] = wait_for(lambda: jaeger_traces(lab, service=API, operation="checkout_order",
+    [found] = wait_for(lambda: jaeger_traces(lab, since, service=API, operation="checkout_order",
                                              tags=json.dumps(
         {"recordstore.correlation_id": "follow-me-01"})), 30, "the journey's trace")
     trace_id = found["traceID"]
@@ -173,7 +173,7 @@ def test_05_and_08_slow_queries_and_the_exemplar_trail(lab, chaos):
     assert set(failing(check(lab, "05", since)[1])) == {2}  # only: the fault is still on
     assert set(failing(check(lab, "08", since)[1])) == {5}
     lab_command(lab, "chaos", "reset")
-    [slow] = jaeger_traces(lab, service=API, operation="GET /products", minDuration="500ms",
+    [slow] = jaeger_traces(lab, since, service=API, operation="GET /products", minDuration="500ms",
                            limit="1")
     answers = {"slow_trace_id": slow["traceID"], "statement_ms": slowest_statement_ms(slow),
                "p95_peak_ms": round(max(graph_points(lab, CATALOG_P95, since)) * 1000)}
@@ -183,9 +183,9 @@ def test_05_and_08_slow_queries_and_the_exemplar_trail(lab, chaos):
     assert_passes(lab, "08", since, wait_s=30)
 
 
-def declined_trace_id(lab: LabConfig) -> str:
+def declined_trace_id(lab: LabConfig, since: float) -> str:
     """The newest process_order trace in error whose span says the payment was declined."""
-    traces = jaeger_traces(lab, service=WORKER, operation="process_order",
+    traces = jaeger_traces(lab, since, service=WORKER, operation="process_order",
                            tags=json.dumps({"error": "true"}))
     return next(t["traceID"] for t in traces for s in t["spans"]
                 if s["operationName"] == "process_order" and "payment_declined" in json.dumps(s))
@@ -202,7 +202,7 @@ def test_06_failing_payments_retries_dead_letters_and_the_error_budget(lab, chao
         until_steps_hold(lab, "06", since, {1, 2, 3}, 240)
     lab_command(lab, "chaos", "reset")
     dead_letters = 'rabbitmq_queue_messages_ready{job="rabbitmq",queue="dead_letter"}'
-    answers = {"declined_trace_id": declined_trace_id(lab),
+    answers = {"declined_trace_id": declined_trace_id(lab, since),
                "dead_letter_peak": max(graph_points(lab, dead_letters, since))}
     assert_wrong_answers_get_hints(lab, "06", since, {}, {
         "declined_trace_id": NO_TRACE, "dead_letter_peak": 999})
