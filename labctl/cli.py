@@ -30,6 +30,7 @@ from labctl.components import BY_NAME
 from labctl.config import ROOT, check_exposure, load
 from labctl.proc import LabError
 from labctl.stack import say
+from labkit import progress
 from labkit.settings import SettingsError, run_mode
 
 
@@ -156,6 +157,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     return subprocess.run(argv, env={**os.environ, "LAB_HOME": str(cfg.home)}).returncode
 
 
+def cmd_progress(args: argparse.Namespace) -> int:
+    return progress.main(load().home)
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     cfg = load()
     return dashboard.main(cfg, args.name, list_only=args.list, var=args.var)
@@ -203,6 +208,8 @@ def build_parser(commands: tuple = ()) -> argparse.ArgumentParser:
     p = command("doctor", signals.cmd_doctor, "follow each signal (traces, metrics, logs, "
                 "alerts) end to end and name the first place it breaks")
     signals.configure_doctor(p)
+    command("progress", cmd_progress, "each exercise: not started, in progress or passed, with "
+            "the hints and reveals its checks used")
     p = command("dashboard", cmd_dashboard,
                 "a Grafana dashboard in the terminal, by its own queries")
     p.add_argument("name", nargs="?", default="Purchase Journey", help="title or uid")
