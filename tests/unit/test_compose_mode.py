@@ -7,7 +7,7 @@ import os
 import pytest
 
 from labctl import compose
-from labctl.cli import build_parser
+from labctl.cli import build_parser, lifecycle_options
 from labctl.proc import free_port
 from labkit import checks, settings
 from scripts import check_stack
@@ -53,7 +53,14 @@ def test_a_docker_cli_without_a_daemon_is_not_an_engine(monkeypatch, tmp_path):
 def test_each_lifecycle_command_has_its_compose_form(command, v2, expected):
     args = build_parser().parse_args(command.split())
     assert args.command in compose.LIFECYCLE
-    assert compose.compose_args(args, v2=v2) == expected
+    assert compose.compose_args(args.command, v2=v2, **lifecycle_options(args)) == expected
+
+
+def test_a_compose_command_is_built_from_plain_values():
+    """The game day stops a component in compose as `./lab stop` does, with no parsed arguments
+    to imitate."""
+    assert compose.compose_args("stop", v2=True, service="worker") == ["stop", "worker"]
+    assert compose.compose_args("down", v2=False, volumes=True) == ["down", "--volumes"]
 
 
 def test_a_running_native_stack_keeps_the_commands_native(monkeypatch, tmp_path):
@@ -115,10 +122,10 @@ def test_lab_down_in_compose_stops_the_background_traffic_too(monkeypatch):
     monkeypatch.setattr(compose.traffic, "stop", lambda cfg: stopped.append(cfg.home))
     monkeypatch.setattr(compose.subprocess, "run",
                         lambda argv, **kw: ran.append(argv) or type("R", (), {"returncode": 0}))
-    assert compose.run(build_parser().parse_args(["down"])) == 0
+    assert compose.run("down") == 0
     assert len(stopped) == 1
     (argv,) = ran
     assert argv[argv.index("down") - 2:argv.index("down")] == ["--profile", "traffic"]
     ran.clear()
-    compose.run(build_parser().parse_args(["stop", "db"]))
+    compose.run("stop", service="db")
     assert "--profile" not in ran[0] and len(stopped) == 1

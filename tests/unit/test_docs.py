@@ -8,9 +8,9 @@ import subprocess
 import pytest
 import yaml
 
-from labctl.cli import build_parser
 from labctl.config import ROOT
 from labkit.settings import read_env
+from tests.helpers import lab_parser
 
 README = (ROOT / "README.md").read_text()
 README_MAX_LINES = 210  # a learner's first page: the rest lives in docs/, linked
@@ -47,7 +47,7 @@ def test_every_lab_command_in_the_docs_exists(command):
     if not argv:
         return
     try:
-        build_parser().parse_args(argv)
+        lab_parser().parse_args(argv)
     except SystemExit as exc:
         pytest.fail(f"README names `{command}`, which ./lab refuses (exit {exc.code})")
 
@@ -65,8 +65,7 @@ def test_the_readme_says_how_lab_up_picks_its_run_mode():
     """`./lab up` runs compose whenever a Docker engine answers: what it runs there is quoted."""
     from labctl import compose
 
-    up = build_parser().parse_args(["up"])
-    quoted = " ".join(["docker compose", *compose.compose_args(up, v2=True)])
+    quoted = " ".join(["docker compose", *compose.compose_args("up", v2=True)])
     assert f"`{quoted}`" in README
     assert "LAB_MODE=native ./lab up" in README
 

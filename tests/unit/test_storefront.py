@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from labctl.config import ROOT
-from tracestore.store import JSON, decode_spans
+from tracestore.otlp import JSON, decode_spans
 
 HTML = ROOT / "nginx" / "html"
 SOURCE = ROOT / "storefront"

@@ -7,9 +7,10 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from labctl import bootstrap, compose_phase
+from harness import compose_phase
+from labctl import bootstrap
 from labctl.config import ROOT, load
-from labctl.proc import foreground
+from labctl.proc import end, foreground
 from labctl.stack import PORT_NAMES, down, isolated_environment, say, up
 
 
@@ -95,8 +96,8 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
             try:
                 rc = foreground(argv, cfg.env, ROOT)
             except BaseException:
-                if inprocess is not None:
-                    stop_inprocess_tests(inprocess[0])
+                if inprocess is not None:  # SIGTERM: tests/api's pytest tears its cluster down
+                    end(inprocess[0], signal.SIGTERM, grace_s=30)
                 raise
             if inprocess is not None:
                 inprocess_rc = finish_inprocess_tests(*inprocess)
@@ -133,11 +134,3 @@ def finish_inprocess_tests(proc: subprocess.Popen, log: Path) -> int:
     print(log.read_text(), flush=True)
     return 0 if rc == 5 else rc  # 5: none selected by the arguments given
 
-
-def stop_inprocess_tests(proc: subprocess.Popen) -> None:
-    """Interrupted: SIGTERM, on which tests/api's pytest runs its teardown (its cluster)."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
