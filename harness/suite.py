@@ -11,7 +11,7 @@ from harness import compose_phase
 from labctl import bootstrap
 from labctl.config import ROOT, load
 from labctl.proc import end, foreground
-from labctl.stack import down, isolated_environment, say, up
+from labctl.stack import PORT_NAMES, down, isolated_environment, say, up
 
 # Only the test suite needs these, so a learner's ./lab up does not install them.
 TEST_APT_PACKAGES = {
@@ -117,7 +117,10 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
         return 0
     finally:
         if keep:
-            say(f"test stack kept running under {home} (LAB_HOME={home})")
+            # Its ports are its own, not .env's: ./lab reaches it with them in the environment.
+            ports = " ".join(f"{name}={cfg.env[name]}" for name in PORT_NAMES)
+            say(f"test stack kept running under {home}; ./lab reaches it with:\n"
+                f"  env LAB_HOME={home} LAB_MODE=native {ports} ./lab status")
         else:
             down(cfg, volumes=False)
 

@@ -21,6 +21,7 @@ from labctl import (
     compose,
     dashboard,
     profile,
+    signals,
     stack,
     supervisor,
     traffic,
@@ -29,6 +30,7 @@ from labctl.components import BY_NAME
 from labctl.config import ROOT, check_exposure, load
 from labctl.proc import LabError
 from labctl.stack import say
+from labkit import progress
 from labkit.settings import SettingsError, run_mode
 
 
@@ -36,6 +38,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     cfg = load()
     bootstrap.ensure_all()
     stack.up(cfg)
+    signals.print_readiness(cfg)
     return 0
 
 
@@ -51,15 +54,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
+        width = max(len(r["component"]) for r in rows) + 1
         for r in rows:
             mark = "healthy" if r["healthy"] else "UNHEALTHY" if r["running"] else "stopped"
             count, last = r["restarts"]["count"], r["restarts"]["last"]
             restarted = f"; restarted {count} time{'s' * (count > 1)}, last {last}" if count else ""
-            print(f"{r['component']:<11} {mark:<10} {r['detail']}{restarted}")
+            print(f"{r['component']:<{width}} {mark:<10} {r['detail']}{restarted}")
         pid = supervisor.pid(cfg)
         print(f"supervisor: running (pid {pid}), restarts what crashes; its log: ./lab logs "
               "supervisor" if pid else "supervisor: NOT running: nothing restarts a component "
               "that crashes (./lab up starts it)")
+        signals.print_readiness(cfg)
     return 0 if all(r["healthy"] for r in rows) else 3
 
 
@@ -152,6 +157,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     return subprocess.run(argv, env={**os.environ, "LAB_HOME": str(cfg.home)}).returncode
 
 
+def cmd_progress(args: argparse.Namespace) -> int:
+    return progress.main(load().home)
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     cfg = load()
     return dashboard.main(cfg, args.name, list_only=args.list, var=args.var)
@@ -196,6 +205,11 @@ def build_parser(commands: tuple = ()) -> argparse.ArgumentParser:
     p.add_argument("exercise", help="its number (02) or folder name (02-database-failure)")
     p.add_argument("check_args", nargs=argparse.REMAINDER,
                    help="passed on to the check, e.g. --since 10m --wait 60")
+    p = command("doctor", signals.cmd_doctor, "follow each signal (traces, metrics, logs, "
+                "alerts) end to end and name the first place it breaks")
+    signals.configure_doctor(p)
+    command("progress", cmd_progress, "each exercise: not started, in progress or passed, with "
+            "the hints and reveals its checks used")
     p = command("dashboard", cmd_dashboard,
                 "a Grafana dashboard in the terminal, by its own queries")
     p.add_argument("name", nargs="?", default="Purchase Journey", help="title or uid")
@@ -218,7 +232,10 @@ def main(argv: list[str] | None = None, commands: tuple = ()) -> int:
         if args.command == "up":
             check_exposure(load())
         if args.lifecycle and run_mode(home=load().home) == "compose":
-            return compose.run(args.command, **lifecycle_options(args))
+            code = compose.run(args.command, **lifecycle_options(args))
+            if code == 0 and args.command in ("up", "status") and not getattr(args, "json", 0):
+                signals.print_readiness(load())
+            return code
         return args.func(args)
     except (LabError, SettingsError) as exc:
         print(f"lab: error: {exc}", file=sys.stderr)

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 
+from labctl import traffic
 from labctl.config import ROOT, load
 from labctl.proc import LabError
 
@@ -61,8 +62,13 @@ def compose_args(command: str, v2: bool, service: str = "", volumes: bool = Fals
 def run(command: str, **options: str | bool) -> int:
     """`./lab COMMAND` in compose; `options` as compose_args takes them."""
     compose = compose_command()
-    argv = [*compose, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE),
+    # `down` ends the background shoppers too: compose's own (the `traffic` profile, named so
+    # that every Compose version takes it down) and those of `./lab traffic start` (a host process).
+    profiles = ["--profile", "traffic"] if command == "down" else []
+    argv = [*compose, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), *profiles,
             *compose_args(command, v2=compose[-1] == "compose", **options)]
+    if command == "down":
+        traffic.stop(load())
     # The lab's own admin token (.lab/admin-token), which .env does not hold: compose reads it
     # from the environment into the API's.
     env = {**os.environ, "ADMIN_TOKEN": load().env["ADMIN_TOKEN"]}

@@ -90,9 +90,14 @@ def read_pid(pidfile: Path) -> int | None:
         return None
 
 
+# `./lab traffic start` runs on the host beside a lab of either mode: not a native stack.
+NOT_THE_STACK = frozenset({"traffic.pid"})
+
+
 def native_running(home: Path) -> bool:
     """Whether a program of a native stack under `home` is alive (by its pid file)."""
-    return any((pid := read_pid(f)) and pid_alive(pid) for f in (home / "run").glob("*.pid"))
+    return any((pid := read_pid(f)) and pid_alive(pid)
+               for f in (home / "run").glob("*.pid") if f.name not in NOT_THE_STACK)
 
 
 def lab_home(environ: dict[str, str] | None = None) -> Path:

@@ -103,3 +103,29 @@ def test_the_learner_scripts_take_the_same_run_mode(monkeypatch, capsys, tmp_pat
         check_stack.main(["--json", *urls])
     assert exit_.value.code == 2
     assert "LAB_MODE must be compose or native" in capsys.readouterr().err
+
+
+def test_background_traffic_alone_is_not_a_native_stack(monkeypatch, tmp_path):
+    """`./lab traffic start` runs on the host in either mode: its pid file beside a compose lab
+    must not turn the next `./lab down` or `./lab stop db` native."""
+    monkeypatch.setattr(settings, "engine_answers", lambda: True)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "traffic.pid").write_text(f"{os.getpid()}\n")
+    assert not settings.native_running(tmp_path)
+    assert settings.run_mode({}, home=tmp_path) == "compose"
+
+
+def test_lab_down_in_compose_stops_the_background_traffic_too(monkeypatch):
+    """Both kinds: `./lab traffic start` (a host process) and compose's `traffic` profile."""
+    ran, stopped = [], []
+    monkeypatch.setattr(compose, "compose_command", lambda: ["docker", "compose"])
+    monkeypatch.setattr(compose.traffic, "stop", lambda cfg: stopped.append(cfg.home))
+    monkeypatch.setattr(compose.subprocess, "run",
+                        lambda argv, **kw: ran.append(argv) or type("R", (), {"returncode": 0}))
+    assert compose.run("down") == 0
+    assert len(stopped) == 1
+    (argv,) = ran
+    assert argv[argv.index("down") - 2:argv.index("down")] == ["--profile", "traffic"]
+    ran.clear()
+    compose.run("stop", service="db")
+    assert "--profile" not in ran[0] and len(stopped) == 1

@@ -52,7 +52,8 @@ def test_gateway_template_names_only_variables_the_lab_provides():
     assert names == {"GATEWAY_LISTEN", "GATEWAY_STATUS_LISTEN", "API_UPSTREAM", "OTLP_UPSTREAM",
                      "GATEWAY_ACCESS_LOG", "STOREFRONT_ROOT", "GATEWAY_UPSTREAM_RESOLVE",
                      "GATEWAY_ACCESS_LOG_COPY", "GATEWAY_JAEGER_QUERY_UPSTREAM",
-                     "GATEWAY_PROMETHEUS_UPSTREAM", "GATEWAY_SERVER_NAMES"}
+                     "GATEWAY_PROMETHEUS_UPSTREAM", "GATEWAY_SERVER_NAMES",
+                     "GATEWAY_JAEGER_UI_PORT", "GATEWAY_GRAFANA_PORT"}
 
 
 def test_component_names_are_the_compose_service_names():
@@ -84,7 +85,7 @@ def test_the_lab_script_puts_every_packages_commands_together():
     sub = next(a for a in lab_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert list(sub.choices) == [
         "up", "down", "status", "logs", "stop", "start", "restart", "chaos", "alerts", "traffic",
-        "profile", "check", "dashboard", "bench", "k8s", "gameday", "test"]
+        "profile", "check", "doctor", "progress", "dashboard", "bench", "k8s", "gameday", "test"]
     assert lab_parser().parse_args(["gameday", "status"]).lifecycle is False
 
 
