@@ -29,7 +29,8 @@ def alertmanager(lab):
 def silences_by(alertmanager: httpx.Client, author: str) -> list[dict]:
     resp = alertmanager.get("/api/v2/silences")
     assert resp.status_code == 200, resp.text
-    return [s for s in resp.json() if s["createdBy"] == author and s["status"]["state"] != "expired"]
+    return [s for s in resp.json()
+            if s["createdBy"] == author and s["status"]["state"] != "expired"]
 
 
 def test_a_page_of_another_origin_cannot_write(alertmanager):

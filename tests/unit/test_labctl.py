@@ -49,7 +49,8 @@ def test_gateway_template_names_only_variables_the_lab_provides():
     assert names == {"GATEWAY_LISTEN", "GATEWAY_STATUS_LISTEN", "API_UPSTREAM", "OTLP_UPSTREAM",
                      "GATEWAY_ACCESS_LOG", "STOREFRONT_ROOT", "GATEWAY_UPSTREAM_RESOLVE",
                      "GATEWAY_ACCESS_LOG_COPY", "GATEWAY_JAEGER_QUERY_UPSTREAM",
-                     "GATEWAY_PROMETHEUS_UPSTREAM", "GATEWAY_SERVER_NAMES"}
+                     "GATEWAY_PROMETHEUS_UPSTREAM", "GATEWAY_SERVER_NAMES",
+                     "GATEWAY_ALERTMANAGER_LISTEN", "GATEWAY_ALERTMANAGER_UPSTREAM"}
 
 
 def test_component_names_are_the_compose_service_names():
