@@ -104,6 +104,8 @@ def write_nginx(cfg: LabConfig) -> None:
         # Alertmanager's port is the gateway's, on loopback whatever GATEWAY_BIND is.
         "GATEWAY_ALERTMANAGER_LISTEN": f"127.0.0.1:{cfg.port('ALERTMANAGER_PORT')}",
         "GATEWAY_ALERTMANAGER_UPSTREAM": f"unix:{alertmanager_socket(cfg)}",
+        "GATEWAY_JAEGER_UI_PORT": str(cfg.port("JAEGER_UI_PORT")),
+        "GATEWAY_GRAFANA_PORT": str(cfg.port("GRAFANA_PORT")),
         "STOREFRONT_ROOT": str(ROOT / "nginx" / "html"),
     }
     template = (ROOT / "nginx" / "templates" / "default.conf.template").read_text()
