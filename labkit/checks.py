@@ -1,13 +1,16 @@
-"""The exercises' checks: step by step, has the lab reached the state an exercise leads to?
+"""The exercises' checks: what did the learner find, and has the lab reached the state an
+exercise leads to?
 
-Each exercise's `check.py` lists its steps; each step asks the lab's own signals (Prometheus,
-Alertmanager's receiver, Jaeger, the API, the logs) about what happened since `--since`
-(default: the last 30 minutes), and says what to do when it has not happened yet. The questions
-themselves are `Lab`'s, in probes.py; this module runs the steps and prints the verdicts.
-Standard library only, like every learner-facing script.
+Each exercise's `check.py` lists its questions (questions.py: what only the signals hold, each
+judged against the truth the check reads itself) and its steps; each step asks the lab's own
+signals (Prometheus, Alertmanager's receiver, Jaeger, the API, the logs) about what happened
+since `--since` (default: the last 30 minutes), and says what to do when it has not happened
+yet. The questions to the lab are `Lab`'s, in probes.py; this module runs the questions and
+the steps, prints the verdicts and records the run (progress.py). Standard library only, like
+every learner-facing script.
 
     python3 exercises/02-database-failure/check.py          # or: ./lab check 02
-    python3 exercises/02-database-failure/check.py --wait 60 --since 10m
+    python3 exercises/02-database-failure/check.py --answer down_seconds=40 --since 10m
 """
 
 import argparse
