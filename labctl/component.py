@@ -96,7 +96,7 @@ class Component:
             if port_open(port):
                 raise LabError(
                     f"{self.name}: port {port} is already in use by another program. Stop it, or "
-                    f"choose another port in .env (see the port table in README.md)."
+                    f"choose another port in .env (docs/commands-and-ports.md lists them)."
                 )
         cfg.logs.mkdir(parents=True, exist_ok=True)
         self.launch(cfg)

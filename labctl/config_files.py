@@ -96,6 +96,8 @@ def write_nginx(cfg: LabConfig) -> None:
         "GATEWAY_ACCESS_LOG_COPY": "/dev/null",  # the access log is in the log dir already
         "GATEWAY_JAEGER_QUERY_UPSTREAM": f"127.0.0.1:{cfg.port('JAEGER_UI_PORT')}",
         "GATEWAY_PROMETHEUS_UPSTREAM": f"127.0.0.1:{cfg.port('PROMETHEUS_PORT')}",
+        "GATEWAY_JAEGER_UI_PORT": str(cfg.port("JAEGER_UI_PORT")),
+        "GATEWAY_GRAFANA_PORT": str(cfg.port("GRAFANA_PORT")),
         "STOREFRONT_ROOT": str(ROOT / "nginx" / "html"),
     }
     template = (ROOT / "nginx" / "templates" / "default.conf.template").read_text()

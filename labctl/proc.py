@@ -8,7 +8,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from labkit.settings import pid_alive, read_pid  # noqa: F401 - labctl's names
@@ -29,6 +29,19 @@ def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval_s)
+
+
+def processes(*files: str) -> Iterator[tuple[int, dict[str, bytes]]]:
+    """Every other process's pid and these files of its /proc entry (cmdline, environ, stat);
+    one that ended meanwhile, or hides them, is passed over."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            found = {name: (entry / name).read_bytes() for name in files}
+        except OSError:
+            continue
+        yield int(entry.name), found
 
 
 def http_ok(url: str, timeout_s: float = 2.0) -> bool:
@@ -105,12 +118,17 @@ def foreground(argv: list[str], env: dict[str, str], cwd: Path) -> int:
         return proc.wait()
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            end(proc, signal.SIGINT, grace_s=15)
+
+
+def end(proc: subprocess.Popen, sig: int, grace_s: float) -> None:
+    """Signal a child of ours, and SIGKILL it if it has not exited `grace_s` later."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def run(argv: list[str], env: dict[str, str] | None = None, log: Path | None = None,

@@ -39,6 +39,13 @@ FAULTS = {
                            0, 30_000),
     "db_pool_exhaustion": Fault("1: the API's database connections are all held busy", 0, 1),
     "cpu_burn_ms": Fault("CPU each checkout spends scoring fraud risk, in one function", 0, 2000),
+    # Faults of the telemetry itself: the application works, a signal is what breaks.
+    "trace_context_drop": Fault("1: the API publishes orders without their trace context "
+                                "(traceparent): the worker's half of each purchase is a trace "
+                                "of its own, joined to the API's only by the correlation id",
+                                0, 1),
+    "log_correlation_drop": Fault("1: the worker's log lines lose the correlation id (its spans "
+                                  "and the API's lines keep it)", 0, 1),
 }
 CACHE_S = 1.0
 
@@ -112,6 +119,9 @@ class _Cache:
                 self._read_at = time.monotonic()
             return self._values
 
+    def last(self) -> dict[str, float]:
+        return self._values
+
     def invalidate(self) -> None:
         with self._lock:
             self._read_at = float("-inf")
@@ -133,6 +143,12 @@ def effective(settings: Settings) -> Settings:
     if "payment_latency_ms" in overrides:
         overrides["payment_latency_ms"] = int(overrides["payment_latency_ms"])
     return settings.model_copy(update=overrides)
+
+
+def on(name: str, refresh: bool = True) -> bool:
+    """Is this on/off fault switched on? With refresh=False, as last read (never a query)."""
+    values = current() if refresh else _cache.last()
+    return values.get(name, 0.0) >= 1
 
 
 def slow_query_seconds() -> float:

@@ -13,12 +13,13 @@ import httpx
 import pytest
 import yaml
 
-from labctl.compose_phase import services_to_start
-from labctl.compose_stack import COMPOSE_FILE, ComposeStack
+from gameday import games
+from gameday.causes import BY_CAUSE
+from gameday.cli import lab_for
+from harness.compose_phase import services_to_start
+from harness.compose_stack import COMPOSE_FILE, ComposeStack
 from labctl.config import ROOT, LabConfig
-from labctl.gameday import lab_for
 from labctl.proc import LabError
-from labkit import gameday
 from labkit.jaeger import JaegerQuery
 from tests.exercise_steps import (
     assert_passes,
@@ -162,8 +163,8 @@ def test_exercise_02_database_failure_in_compose(lab):
 def test_a_game_day_in_compose_stops_the_container_and_ends_healthy(lab, stack):
     """`./lab gameday` in compose: the worker's game is a `docker compose stop worker`, seen
     in Prometheus; the answer starts it again and the lab is healthy."""
-    cause = gameday.BY_CAUSE["worker-down"]
-    started = lab_run(lab, "gameday", "start", "--seed", str(gameday.seed_for(cause.name)))
+    cause = BY_CAUSE["worker-down"]
+    started = lab_run(lab, "gameday", "start", "--seed", str(games.seed_for(cause.name)))
     assert started.returncode == 0, started.stdout + started.stderr
     try:
         assert stack.container("worker")["State"]["Running"] is False
@@ -173,7 +174,7 @@ def test_a_game_day_in_compose_stops_the_container_and_ends_healthy(lab, stack):
         answered = lab_run(lab, "gameday", "answer", cause.name)
     assert answered.returncode == 0 and "Right:" in answered.stdout, answered.stdout
     assert stack.container("worker")["State"]["Running"] is True
-    assert gameday.load(lab.home)["played"][-1]["right"] is True
+    assert games.load(lab.home)["played"][-1]["right"] is True
 
 
 def api_start_time(lab: LabConfig) -> str:

@@ -95,6 +95,15 @@ def test_the_storefront_is_served_at_the_root(gateway):
         assert script.status_code == 200 and "javascript" in script.headers["content-type"]
 
 
+def test_the_gateway_tells_the_page_the_ports_of_jaeger_and_grafana(lab, gateway):
+    """The test stack's Jaeger port is a free one, not .env's 16686: the order page's links
+    must follow it (tests/unit/test_storefront.py: the page builds them from this)."""
+    resp = gateway.get("/gateway/links")
+    assert resp.status_code == 200
+    assert resp.json() == {"jaeger_ui_port": str(lab.port("JAEGER_UI_PORT")),
+                           "grafana_port": str(lab.port("GRAFANA_PORT"))}
+
+
 def test_catalog_browsing_filters_searches_and_pages(gateway):
     jazz = gateway.get("/products", params={"genre": "Jazz", "page_size": 5}).json()
     assert jazz["total"] >= 5 and len(jazz["items"]) == 5

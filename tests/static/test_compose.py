@@ -210,8 +210,9 @@ def test_published_ports_bind_to_loopback(services):
 
 
 def test_every_port_a_learner_opens_is_published(services):
-    """The host ports of the README's port table (and Grafana): compose publishes each one,
-    so ./lab alerts, ./lab check and the URLs of the docs work in compose as natively."""
+    """The host ports of the port table (docs/commands-and-ports.md; and Grafana): compose
+    publishes each one, so ./lab alerts, ./lab check and the URLs of the docs work in compose
+    as natively."""
     published = set()
     for service in services.values():
         for port in service.get("ports", []):
@@ -604,6 +605,19 @@ def test_the_alertmanager_config_compose_runs_passes_amtool(services):
     assert urls and all(u.startswith(f"http://{receiver}/") for u in urls), urls
 
 
+def test_the_storefront_links_follow_the_ports_set_for_jaeger_and_grafana():
+    """The order page links to Jaeger's UI and Grafana on the ports the gateway renders at
+    /gateway/links (tests/unit/test_storefront.py): compose passes .env's, or the shell's."""
+    r = run([tool("docker-compose"), "config"], cwd=ROOT,
+            env={**learner_env(), "JAEGER_UI_PORT": "26686", "GRAFANA_PORT": "13000"})
+    assert r.returncode == 0, r.stderr
+    gateway = yaml.safe_load(r.stdout)["services"]["gateway"]["environment"]
+    assert (gateway["GATEWAY_JAEGER_UI_PORT"], gateway["GATEWAY_GRAFANA_PORT"]) == (
+        "26686", "13000")
+    for name in ("GATEWAY_JAEGER_UI_PORT", "GATEWAY_GRAFANA_PORT"):  # the image renders them
+        assert re.match(gateway["NGINX_ENVSUBST_FILTER"], name), name
+
+
 def test_the_gateway_runs_two_workers_and_traces_only_what_it_proxies_to_the_api(services):
     """Each nginx worker runs an OTel exporter thread of its own (nginx-otel 0.1.2), and
     `auto` counts the host's CPUs: two, as natively. Only API routes are spans: not the
@@ -628,13 +642,13 @@ def test_the_gateway_runs_two_workers_and_traces_only_what_it_proxies_to_the_api
         assert traced(uri), uri
     # Nor the order page's reads of its own trace, logs and exemplars (a trace per poll).
     for uri in ("/", "/index.html", "/assets/app.js", "/otlp/v1/traces", "/gateway/health",
-                "/stub_status", "/healthz", "/orders/12/logs", "/api/traces/" + "a" * 32,
-                "/api/v1/query_exemplars"):
+                "/gateway/links", "/stub_status", "/healthz", "/orders/12/logs",
+                "/api/traces/" + "a" * 32, "/api/v1/query_exemplars"):
         assert not traced(uri), uri
 
 
 # The program each healthcheck runs, and where reading the pinned image's upstream sources found
-# it (README: "what was verified by reading"). The compose run proves it on the stand-ins.
+# it (docs/compose.md: "what was verified by reading"). The compose run proves it on the stand-ins.
 HEALTHCHECK_PROGRAMS = {
     "db": "pg_isready",  # docker-library/postgres 15/alpine3.22: make install-world-bin
     "rabbitmq": "wget",  # rabbitmq:3.13 alpine: busybox
@@ -730,13 +744,13 @@ def test_jaeger_takes_what_the_lab_sends_and_outlives_prometheus_retention(servi
     assert duration_s(badger["ttl"]["spans"]) > duration_s(retention)
 
 
-def test_the_readme_explains_the_compose_way():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Run it with Docker Compose", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_explain_the_compose_way():
+    section = (ROOT / "docs" / "compose.md").read_text()
     for command in ("docker-compose up -d", "docker compose up -d", "docker compose ps",
                     "python3 scripts/check_stack.py"):
         assert command in section, command
     for port in ("GRAFANA_PORT", "JAEGER_UI_PORT", "PROMETHEUS_PORT", "GATEWAY_PORT"):
         assert f"http://localhost:{ENV[port]}" in section, port
     assert "admin / admin" in section
-    assert "### Compose and native mode: what differs and why" in section
+    assert "## Compose and native mode: what differs and why" in section
+    assert "](docs/compose.md)" in (ROOT / "README.md").read_text()

@@ -54,6 +54,15 @@ const lab = {
   jaegerPort: document.querySelector('meta[name="lab:jaeger-port"]')?.content || '16686',
   grafanaPort: document.querySelector('meta[name="lab:grafana-port"]')?.content || '3000',
 };
+// The ports .env gives Jaeger's UI and Grafana, which the gateway renders (GET /gateway/links);
+// the meta tags' defaults stay when it cannot say. Read once, before the first view.
+const linksRead = plainFetch('/gateway/links', { headers: { Accept: 'application/json' } })
+  .then((response) => (response.ok ? response.json() : {}))
+  .then((ports) => {
+    if (/^[0-9]{1,5}$/.test(ports.jaeger_ui_port)) lab.jaegerPort = ports.jaeger_ui_port;
+    if (/^[0-9]{1,5}$/.test(ports.grafana_port)) lab.grafanaPort = ports.grafana_port;
+  })
+  .catch(() => {});
 
 // One correlation id per shopping journey: browsing, the album and the checkout share it, so
 // `grep <id>` over the logs shows the whole visit. The next journey starts after an order.
@@ -743,4 +752,4 @@ window.addEventListener('hashchange', () => route());
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'hidden') flushTelemetry();
 });
-route(true);
+linksRead.then(() => route(true));

@@ -1,4 +1,4 @@
-"""The causes a game day can pick (gameday.py): how each is switched on (a component stopped,
+"""The causes a game day can pick (games.py): how each is switched on (a component stopped,
 or chaos faults), how the lab's own signals show it (`detect`, with the questions of
 probes.py), and the signals that show it soonest, for the verdict. Standard library only."""
 
@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import http
-from .probes import Lab, NotYet
-from .rules import FINAL_STATUSES
-from .shop import Step
+from labkit import http
+from labkit.probes import Lab, NotYet
+from labkit.rules import FINAL_STATUSES
+from labkit.shop import Step
 
 
 @dataclass(frozen=True)
