@@ -2,6 +2,7 @@
 
 from contextlib import asynccontextmanager
 
+from celery.signals import before_task_publish
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
@@ -17,7 +18,7 @@ from recordstore.config import get_settings
 from recordstore.db import get_engine
 from recordstore.logs import configure_logging
 from recordstore.outbox import OutboxRelay, enqueued_marks
-from recordstore.telemetry import configure_tracing
+from recordstore.telemetry import configure_tracing, drop_order_trace_context
 
 
 def create_app() -> FastAPI:
@@ -58,6 +59,8 @@ def create_app() -> FastAPI:
         SQLAlchemyInstrumentor().instrument(engine=get_engine(), tracer_provider=provider)
         # Injects the trace context into the task headers, so the worker joins this trace.
         CeleryInstrumentor().instrument(tracer_provider=provider)
+        # After it (receivers run in the order connected): the trace_context_drop fault.
+        before_task_publish.connect(drop_order_trace_context, weak=False)
     return app
 
 

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import floors, report, spans
+from bench import floors, report, spans, table
 from bench.floors import pgbench_floor
 from bench.measure import Bench, Plan
 from bench.stack import BENCH_HOME, Stack
@@ -29,8 +29,9 @@ DESCRIPTION = (
 )
 
 
-def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.description = DESCRIPTION
+def configure_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("bench", description=DESCRIPTION, help="benchmark the native stack: "
+                       "latency, throughput, and what telemetry costs (on a stack of its own)")
     p.add_argument("--quick", action="store_true",
                    help="a smoke run: one rate, 2 s per run, one round, small batches")
     p.add_argument("--use-running", action="store_true",
@@ -43,11 +44,6 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, help="seconds per rate (default 10)")
     p.add_argument("--rounds", type=int, help="telemetry on/off rounds (default 2)")
     p.add_argument("--keep", action="store_true", help="leave the bench stack running")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="./lab bench")
-    configure_parser(p)
     return p
 
 
@@ -66,10 +62,6 @@ def plan_from(args: argparse.Namespace) -> Plan:
 
 def say(msg: str) -> None:
     print(f"bench: {msg}", flush=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run(build_parser().parse_args(argv))
 
 
 def _command() -> str:
@@ -141,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=2) + "\n")
-    print(report.render(doc))
+    print(table.render(doc))
     say(f"figures written to {args.json}")
     if stack.own and args.keep:
         say(f"the bench stack runs on: env $(cat {stack.env_file}) ./lab status (or down)")

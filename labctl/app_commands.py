@@ -11,7 +11,8 @@ import re
 API_COMMAND = (
     "uvicorn", "api.main:app", "--host", "{host}", "--port", "{port}", "--workers", "{workers}",
     # Longer than the gateway's upstream keepalive_timeout (60 s), or nginx reuses a connection
-    # the API is closing and that request gets a 502 (README, "A rare 502 at low load").
+    # the API is closing and that request gets a 502 (docs/performance.md: "A rare 502 at low
+    # load").
     "--no-access-log", "--timeout-keep-alive", "75", "--timeout-graceful-shutdown", "5",
 )
 WORKER_COMMAND = (

@@ -1,8 +1,9 @@
 """The `./lab` command line: one parser, one handler per subcommand (`set_defaults(func=...)`).
 
-The stack's lifecycle is in stack.py, the test suite in suite.py, compose mode in compose.py;
-a lifecycle command runs in compose when the run mode says so
-(labkit/settings.py, `run_mode`).
+These are the lab's own commands; the `lab` script adds those of the packages built on labctl
+(bench, gameday, the test harness), each from its `configure_parser` and `run`, so that labctl
+imports none of them. The stack's lifecycle is in stack.py, compose mode in compose.py; a
+lifecycle command runs in compose when the run mode says so (labkit/settings.py, `run_mode`).
 """
 
 import argparse
@@ -13,18 +14,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import cli as bench_cli
 from labctl import (
     alerts,
     bootstrap,
     chaos,
     compose,
     dashboard,
-    gameday,
-    k8s,
     profile,
+    signals,
     stack,
-    suite,
     supervisor,
     traffic,
 )
@@ -32,6 +30,7 @@ from labctl.components import BY_NAME
 from labctl.config import ROOT, check_exposure, load
 from labctl.proc import LabError
 from labctl.stack import say
+from labkit import progress
 from labkit.settings import SettingsError, run_mode
 
 
@@ -39,6 +38,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     cfg = load()
     bootstrap.ensure_all()
     stack.up(cfg)
+    signals.print_readiness(cfg)
     return 0
 
 
@@ -54,15 +54,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
+        width = max(len(r["component"]) for r in rows) + 1
         for r in rows:
             mark = "healthy" if r["healthy"] else "UNHEALTHY" if r["running"] else "stopped"
             count, last = r["restarts"]["count"], r["restarts"]["last"]
             restarted = f"; restarted {count} time{'s' * (count > 1)}, last {last}" if count else ""
-            print(f"{r['component']:<11} {mark:<10} {r['detail']}{restarted}")
+            print(f"{r['component']:<{width}} {mark:<10} {r['detail']}{restarted}")
         pid = supervisor.pid(cfg)
         print(f"supervisor: running (pid {pid}), restarts what crashes; its log: ./lab logs "
               "supervisor" if pid else "supervisor: NOT running: nothing restarts a component "
               "that crashes (./lab up starts it)")
+        signals.print_readiness(cfg)
     return 0 if all(r["healthy"] for r in rows) else 3
 
 
@@ -78,22 +80,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stop(args: argparse.Namespace) -> int:
+def cmd_service(args: argparse.Namespace) -> int:
+    """`./lab stop|start|restart SERVICE`."""
     cfg = load()
-    stack.stop(cfg, args.service)
-    return 0
-
-
-def cmd_start(args: argparse.Namespace) -> int:
-    cfg = load()
-    stack.start(cfg, args.service)
-    return 0
-
-
-def cmd_restart(args: argparse.Namespace) -> int:
-    cfg = load()
-    stack.stop(cfg, args.service)
-    stack.start(cfg, args.service)
+    if args.command in ("stop", "restart"):
+        stack.stop(cfg, args.service)
+    if args.command in ("start", "restart"):
+        stack.start(cfg, args.service)
     return 0
 
 
@@ -164,18 +157,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     return subprocess.run(argv, env={**os.environ, "LAB_HOME": str(cfg.home)}).returncode
 
 
+def cmd_progress(args: argparse.Namespace) -> int:
+    return progress.main(load().home)
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     cfg = load()
     return dashboard.main(cfg, args.name, list_only=args.list, var=args.var)
 
 
-def cmd_test(args: argparse.Namespace) -> int:
-    pytest_args = [a for a in args.pytest_args if a != "--"]
-    phases = args.phases or (("native",) if pytest_args else ("native", "compose"))
-    return suite.run_tests(dict(os.environ), pytest_args, args.keep, args.lint, phases)
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: tuple = ()) -> argparse.ArgumentParser:
+    """labctl's commands, then each of `commands` (a module with `configure_parser(sub)` and
+    `run(args)`), in that order."""
     parser = argparse.ArgumentParser(prog="./lab", description="Run the record-store lab natively.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -194,8 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("logs", cmd_logs, "a component's log", lifecycle=True)
     p.add_argument("service", choices=sorted([*BY_NAME, "migrate", "supervisor", "traffic"]))
     p.add_argument("-f", "--follow", action="store_true")
-    for verb, func in (("stop", cmd_stop), ("start", cmd_start), ("restart", cmd_restart)):
-        p = command(verb, func, f"{verb} one component", lifecycle=True)
+    for verb in ("stop", "start", "restart"):
+        p = command(verb, cmd_service, f"{verb} one component", lifecycle=True)
         p.add_argument("service", choices=sorted(BY_NAME))
     p = command("chaos", cmd_chaos, "switch runtime faults on or off (no restart)")
     p.add_argument("action", choices=["show", "set", "reset"])
@@ -212,38 +205,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("exercise", help="its number (02) or folder name (02-database-failure)")
     p.add_argument("check_args", nargs=argparse.REMAINDER,
                    help="passed on to the check, e.g. --since 10m --wait 60")
+    p = command("doctor", signals.cmd_doctor, "follow each signal (traces, metrics, logs, "
+                "alerts) end to end and name the first place it breaks")
+    signals.configure_doctor(p)
+    command("progress", cmd_progress, "each exercise: not started, in progress or passed, with "
+            "the hints and reveals its checks used")
     p = command("dashboard", cmd_dashboard,
                 "a Grafana dashboard in the terminal, by its own queries")
     p.add_argument("name", nargs="?", default="Purchase Journey", help="title or uid")
     p.add_argument("--list", action="store_true", help="list the provisioned dashboards")
     p.add_argument("--var", action="append", metavar="NAME=VALUE",
                    help="set a dashboard variable, e.g. --var trace_id=<id>")
-    p = command("bench", bench_cli.run, "benchmark the native stack: latency, throughput, and "
-                "what telemetry costs (on a stack of its own)")
-    bench_cli.configure_parser(p)
-    k8s.configure_parser(sub).set_defaults(func=k8s.run, lifecycle=False)
-    gameday.configure_parser(sub).set_defaults(func=gameday.run, lifecycle=False)
-    p = command("test", cmd_test, "install what is missing and run the whole test suite")
-    p.add_argument("--keep", action="store_true", help="leave the test stack running")
-    p.add_argument("--no-lint", dest="lint", action="store_false", help="skip ruff (while editing)")
-    only = p.add_mutually_exclusive_group()
-    only.add_argument("--compose", dest="phases", action="store_const", const=("compose",),
-                      help="only the compose phase: docker-compose.yml up on a private engine "
-                      "(the whole suite runs it after the native phases, unless pytest "
-                      "arguments pick tests)")
-    only.add_argument("--native", dest="phases", action="store_const", const=("native",),
-                      help="only the native phases (no Docker engine)")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    for module in commands:
+        module.configure_parser(sub).set_defaults(func=module.run, lifecycle=False)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def lifecycle_options(args: argparse.Namespace) -> dict:
+    """The options a parsed lifecycle command carries, as compose.run takes them."""
+    return {name: value for name, value in vars(args).items() if name in compose.OPTIONS}
+
+
+def main(argv: list[str] | None = None, commands: tuple = ()) -> int:
+    args = build_parser(commands).parse_args(argv)
     try:
         if args.command == "up":
             check_exposure(load())
         if args.lifecycle and run_mode(home=load().home) == "compose":
-            return compose.run(args)
+            code = compose.run(args.command, **lifecycle_options(args))
+            if code == 0 and args.command in ("up", "status") and not getattr(args, "json", 0):
+                signals.print_readiness(load())
+            return code
         return args.func(args)
     except (LabError, SettingsError) as exc:
         print(f"lab: error: {exc}", file=sys.stderr)

@@ -9,16 +9,17 @@ compose keeps, so they work unchanged in both modes; `./lab test` is always nati
 `./lab profile` refuses compose mode (profile.py's COMPOSE_NOTE says why).
 """
 
-import argparse
 import os
 import shutil
 import subprocess
 import sys
 
+from labctl import traffic
 from labctl.config import ROOT, load
 from labctl.proc import LabError
 
 LIFECYCLE = ("up", "down", "status", "logs", "stop", "start", "restart")
+OPTIONS = ("service", "volumes", "json", "follow")  # what a lifecycle command may take
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 LEGACY_NOTE = (
     "no `docker compose` (Compose v2) here: using Debian's docker-compose 1.29, which works with "
@@ -41,26 +42,33 @@ def compose_command() -> list[str]:
                    "install one, or run natively with LAB_MODE=native")
 
 
-def compose_args(args: argparse.Namespace, v2: bool) -> list[str]:
-    """The compose arguments for one parsed lifecycle command of ./lab."""
-    if args.command == "up":
+def compose_args(command: str, v2: bool, service: str = "", volumes: bool = False,
+                 json: bool = False, follow: bool = False) -> list[str]:
+    """The compose arguments for one lifecycle command of ./lab, with its options."""
+    if command == "up":
         # v2 waits for every healthcheck, as native `./lab up` waits until healthy.
         return ["up", "-d", "--build", *(["--wait"] if v2 else [])]
-    if args.command == "down":
-        return ["down", *(["--volumes"] if args.volumes else [])]
-    if args.command == "status":
-        return ["ps", *(["--format", "json"] if v2 and args.json else [])]
-    if args.command == "logs":
-        return ["logs", *(["--follow"] if args.follow else []), args.service]
-    if args.command in ("stop", "start", "restart"):
-        return [args.command, args.service]
-    raise LabError(f"./lab {args.command} has no compose form")
+    if command == "down":
+        return ["down", *(["--volumes"] if volumes else [])]
+    if command == "status":
+        return ["ps", *(["--format", "json"] if v2 and json else [])]
+    if command == "logs":
+        return ["logs", *(["--follow"] if follow else []), service]
+    if command in ("stop", "start", "restart"):
+        return [command, service]
+    raise LabError(f"./lab {command} has no compose form")
 
 
-def run(args: argparse.Namespace) -> int:
-    command = compose_command()
-    argv = [*command, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE),
-            *compose_args(args, v2=command[-1] == "compose")]
+def run(command: str, **options: str | bool) -> int:
+    """`./lab COMMAND` in compose; `options` as compose_args takes them."""
+    compose = compose_command()
+    # `down` ends the background shoppers too: compose's own (the `traffic` profile, named so
+    # that every Compose version takes it down) and those of `./lab traffic start` (a host process).
+    profiles = ["--profile", "traffic"] if command == "down" else []
+    argv = [*compose, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), *profiles,
+            *compose_args(command, v2=compose[-1] == "compose", **options)]
+    if command == "down":
+        traffic.stop(load())
     # The lab's own admin token (.lab/admin-token), which .env does not hold: compose reads it
     # from the environment into the API's.
     env = {**os.environ, "ADMIN_TOKEN": load().env["ADMIN_TOKEN"]}

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labctl.proc import LabError
-from labkit.settings import admin_token, admin_token_problem, lab_home, read_env
+from labkit.settings import admin_token, lab_home, read_env
+from recordstore.exposure import admin_token_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,16 @@ from pathlib import Path
 from labctl import supervisor, traffic
 from labctl.components import BY_NAME, COMPONENTS
 from labctl.config import ROOT, LabConfig
-from labctl.proc import MARKER, LabError, free_ports, pid_alive, run, tail, terminate
+from labctl.proc import (
+    MARKER,
+    LabError,
+    free_ports,
+    pid_alive,
+    processes,
+    run,
+    tail,
+    terminate,
+)
 
 PORT_NAMES = [
     "GATEWAY_PORT", "GATEWAY_STATUS_PORT", "API_PORT", "JAEGER_UI_PORT", "OTLP_HTTP_PORT",
@@ -129,19 +138,12 @@ def lab_processes(cfg: LabConfig) -> list[int]:
     """Pids of processes that belong to this lab home, whatever started them."""
     home = str(cfg.home)
     marker = f"{MARKER}={home}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        ours = marker + b"\0" in environ + b"\0" or home.encode() + b"/" in cmdline
-        if ours and pid_alive(int(entry.name)) and not _is_lab_cli(cmdline):
-            found.append(int(entry.name))
-    return found
+
+    def ours(seen: dict[str, bytes]) -> bool:
+        return marker + b"\0" in seen["environ"] + b"\0" or home.encode() + b"/" in seen["cmdline"]
+
+    return [pid for pid, seen in processes("cmdline", "environ")
+            if ours(seen) and pid_alive(pid) and not _is_lab_cli(seen["cmdline"])]
 
 
 def _is_lab_cli(cmdline: bytes) -> bool:

@@ -1,13 +1,16 @@
-"""The exercises' checks: step by step, has the lab reached the state an exercise leads to?
+"""The exercises' checks: what did the learner find, and has the lab reached the state an
+exercise leads to?
 
-Each exercise's `check.py` lists its steps; each step asks the lab's own signals (Prometheus,
-Alertmanager's receiver, Jaeger, the API, the logs) about what happened since `--since`
-(default: the last 30 minutes), and says what to do when it has not happened yet. The questions
-themselves are `Lab`'s, in probes.py; this module runs the steps and prints the verdicts.
-Standard library only, like every learner-facing script.
+Each exercise's `check.py` lists its questions (questions.py: what only the signals hold, each
+judged against the truth the check reads itself) and its steps; each step asks the lab's own
+signals (Prometheus, Alertmanager's receiver, Jaeger, the API, the logs) about what happened
+since `--since` (default: the last 30 minutes), and says what to do when it has not happened
+yet. The questions to the lab are `Lab`'s, in probes.py; this module runs the questions and
+the steps, prints the verdicts and records the run (progress.py). Standard library only, like
+every learner-facing script.
 
     python3 exercises/02-database-failure/check.py          # or: ./lab check 02
-    python3 exercises/02-database-failure/check.py --wait 60 --since 10m
+    python3 exercises/02-database-failure/check.py --answer down_seconds=40 --since 10m
 """
 
 import argparse
@@ -16,13 +19,15 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 
-from . import http
+from . import http, progress
 from .links import API_SERVICE, WORKER_SERVICE
 from .probes import Lab, NotYet
+from .questions import Question, ask_missing, judge, keys_help, parse_answers
 from .settings import SettingsError, default_url, read_env, run_mode
 
 
@@ -58,10 +63,17 @@ def parse_since(raw: str, now: float | None = None) -> float:
             f"--since: expected 30m, 2h, a Unix time or an ISO time, got {raw!r}") from None
 
 
-def parser(title: str) -> argparse.ArgumentParser:
+def parser(title: str, questions: Sequence[Question] = ()) -> argparse.ArgumentParser:
     env = read_env()
-    p = argparse.ArgumentParser(description=title, epilog="exit status: 0 every step holds, "
-                                "1 a step does not (yet), 2 bad usage")
+    p = argparse.ArgumentParser(
+        description=title, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=keys_help(list(questions)) + "exit status: 0 every answer is right and every "
+        "step holds, 1 one is not (yet), 2 bad usage")
+    p.add_argument("--answer", action="append", default=[], metavar="KEY=VALUE",
+                   help="an answer to one of the questions below (repeat it for each); "
+                   "the questions not answered are asked in the terminal")
+    p.add_argument("--reveal", action="store_true",
+                   help="show the answers the signals hold (your progress records it)")
     p.add_argument("--since", type=parse_since, default=parse_since("30m"),
                    help="look at what happened since: 30m (default), 2h, a Unix or ISO time")
     p.add_argument("--wait", type=float, default=0.0, metavar="S",
@@ -90,40 +102,71 @@ def evaluate(lab: Lab, steps: list[Step]) -> list[StepResult]:
     return results
 
 
-def run(title: str, steps: list[Step], argv: list[str] | None = None) -> int:
-    """Evaluate every step (again until --wait runs out) and print the verdict of each."""
-    p = parser(title)
+def run(title: str, steps: list[Step], argv: list[str] | None = None,
+        questions: Sequence[Question] = (), exercise: str = "") -> int:
+    """Judge the learner's answers, then evaluate every step (again until --wait runs out),
+    print the verdict of each and record the run in the progress record."""
+    questions = list(questions)
+    p = parser(title, questions)
     args = p.parse_args(argv)
+    try:
+        answers = parse_answers(args.answer, [q.key for q in questions])
+    except ValueError as exc:
+        p.error(str(exc))
     if args.mode is None:
         try:
             args.mode = run_mode()
         except SettingsError as exc:
             p.error(str(exc))
-    lab = Lab(args)
+    if questions and not args.json and sys.stdin.isatty() and (
+            set(answers) < {q.key for q in questions}):
+        answers = ask_missing(questions, answers)
+    lab = Lab(base_url=args.base_url, prometheus_url=args.prometheus_url,
+              jaeger_url=args.jaeger_url, receiver_url=args.receiver_url, since=args.since,
+              mode=args.mode)
     deadline = time.monotonic() + args.wait
     while True:
+        verdicts = judge(lab, questions, answers, args.reveal)
         results = evaluate(lab, steps)
-        if all(r.ok for r in results) or time.monotonic() >= deadline:
+        ok = all(v.ok for v in verdicts) and all(r.ok for r in results)
+        if ok or time.monotonic() >= deadline:
             break
         time.sleep(2)
-    ok = all(r.ok for r in results)
+    if exercise:
+        try:
+            progress.record(exercise, ok, [v.key for v in verdicts if v.hint],
+                            [q.key for q in questions] if args.reveal else [])
+        except OSError as exc:  # a read-only checkout: the verdict still counts
+            print(f"(progress not recorded: {exc})", file=sys.stderr)
     if args.json:
         print(json.dumps({"exercise": title, "ok": ok, "since": lab.since,
+                          "questions": [asdict(v) for v in verdicts],
                           "steps": [asdict(r) for r in results]}, indent=2))
         return 0 if ok else 1
     print(f"{title}\n  looking at what happened since {lab.since_text}\n")
+    for v in verdicts:
+        print(f"  [{'x' if v.ok else ' '}] {v.question}\n        {v.detail}")
+        if v.hint:
+            print(f"        where to look: {v.hint}")
+        if v.answer is not None:
+            print(f"        the signals say: {v.answer}")
     for r in results:
         print(f"  [{'x' if r.ok else ' '}] {r.number}. {r.title}\n        {r.detail}")
         if not r.ok:
             print(f"        next: {r.hint}")
+    wrong = [v.key for v in verdicts if not v.ok]
     first = next((r for r in results if not r.ok), None)
-    print("\nEvery step holds: well done." if ok else
+    print("\nEvery answer is right and every step holds: well done." if ok else
+          f"\nNot there yet: {', '.join(wrong)} not right yet." if wrong else
           f"\nNot there yet: step {first.number} ({first.title}) does not hold.")
     return 0 if ok else 1
 
 
-def main(title: str, steps: list[Step]) -> None:
-    sys.exit(run(title, steps))
+def main(title: str, steps: list[Step], questions: Sequence[Question] = ()) -> None:
+    """Run the check of the exercise whose check.py is the running script."""
+    script = getattr(sys.modules["__main__"], "__file__", "") or ""
+    exercise = Path(script).resolve().parent.name if script else ""
+    sys.exit(run(title, steps, questions=questions, exercise=exercise))
 
 
-__all__ = ["API_SERVICE", "WORKER_SERVICE", "Lab", "NotYet", "Step", "main", "run"]
+__all__ = ["API_SERVICE", "WORKER_SERVICE", "Lab", "NotYet", "Question", "Step", "main", "run"]

@@ -15,6 +15,7 @@ from . import http, links
 from .loadgen import LoadTest
 from .output import INTERRUPTED, JOURNEY_FAILED, OK, UNREACHABLE, say, write_json
 from .patterns import JOURNEYS, LoadConfig
+from .shop import LOAD_PREFIX
 
 
 def run_load_test(args: argparse.Namespace) -> int:
@@ -29,7 +30,7 @@ def run_load_test(args: argparse.Namespace) -> int:
         except http.Unreachable as exc:
             say(f"nothing answered at {args.base_url} ({exc.reason}). Is the lab up?")
             return UNREACHABLE
-    prefix = f"load-{uuid.uuid4().hex[:6]}"
+    prefix = f"{LOAD_PREFIX}-{uuid.uuid4().hex[:6]}"
     bound = ("until stopped" if args.forever else f"{args.journeys} journeys" if args.journeys
              else f"{duration:g} s")
     say(f"Load test against {args.base_url}: pattern {args.pattern}, {args.users} users "

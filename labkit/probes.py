@@ -7,7 +7,6 @@ import math
 import os
 import subprocess
 import time
-from argparse import Namespace
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +16,7 @@ from .links import API_SERVICE
 from .prometheus import Prometheus, PrometheusError
 from .rules import FINAL_STATUSES
 from .settings import admin_token, lab_home, read_env
-from .shop import Shop, new_correlation_id
+from .shop import CHECK_PREFIX, Shop, new_correlation_id
 
 CONTAINERS = "kodekloud-record-store-{service}"
 SCRAPE_MARGIN_S = 10
@@ -30,15 +29,17 @@ class NotYet(Exception):
 class Lab:
     """The running lab as the checks see it, and the questions they ask it."""
 
-    def __init__(self, args: Namespace) -> None:
-        self.base = args.base_url.rstrip("/")
-        self.prometheus = Prometheus(args.prometheus_url)
-        self.jaeger = JaegerQuery(args.jaeger_url)
-        self.receiver = args.receiver_url.rstrip("/")
-        self.since = args.since
-        self.mode = args.mode
+    def __init__(self, *, base_url: str, prometheus_url: str, jaeger_url: str,
+                 receiver_url: str, since: float, mode: str) -> None:
+        self.base = base_url.rstrip("/")
+        self.prometheus = Prometheus(prometheus_url)
+        self.jaeger = JaegerQuery(jaeger_url)
+        self.receiver = receiver_url.rstrip("/")
+        self.since = since
+        self.mode = mode
         self.lab_home = lab_home()
         self.memo: dict[str, Any] = {}  # what one step found, for the steps after it
+        self.answers: dict[str, str] = {}  # the learner's answers (questions.py)
 
     # --- Prometheus -------------------------------------------------------------------------
     @property
@@ -112,7 +113,7 @@ class Lab:
                 a.get("alertname") == name and a.get("status") == status
                 for a in note.get("alerts", [])
             ):
-                return f"{name} ({status}) delivered at {note['received_at'][11:19]} UTC"
+                return f"{name} ({status}) reached the alert receiver"
         raise NotYet(f"no {status} notification of {name} has reached the receiver")
 
     # --- Jaeger -------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ class Lab:
         return build_tree(raw)
 
     # --- the shop and the logs ----------------------------------------------------------------
-    def shop(self, prefix: str = "check") -> Shop:
+    def shop(self, prefix: str = CHECK_PREFIX) -> Shop:
         return Shop(self.base, new_correlation_id(prefix))
 
     def catalog_fast(self, bound_ms: float = 300.0) -> str:

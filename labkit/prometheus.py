@@ -50,6 +50,20 @@ class Prometheus:
         """The alerts of the alerting rules, pending or firing."""
         return self._data("/api/v1/alerts")["alerts"]
 
+    def targets(self) -> list[dict[str, Any]]:
+        """The active scrape targets: labels, health (up, down, unknown), scrapeInterval..."""
+        return self._data("/api/v1/targets", {"state": "active"})["activeTargets"]
+
+    def rules(self) -> list[dict[str, Any]]:
+        """Every loaded rule (alerting and recording), each with its group's name added."""
+        groups = self._data("/api/v1/rules")["groups"]
+        return [{**rule, "group": g["name"]} for g in groups for rule in g["rules"]]
+
+    def alertmanagers(self) -> list[str]:
+        """The Alertmanagers Prometheus sends its alerts to (their API URLs)."""
+        active = self._data("/api/v1/alertmanagers")["activeAlertmanagers"]
+        return [a["url"] for a in active]
+
 
 def slowest_exemplar(exemplars: list[dict[str, Any]],
                      min_seconds: float = 0.0) -> dict[str, Any] | None:

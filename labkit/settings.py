@@ -4,7 +4,6 @@ repository's .env, and the one rule that decides the run mode (compose or native
 Standard library only, like the rest of labkit: learners run it with a bare python3.
 """
 
-import ipaddress
 import os
 import re
 import secrets
@@ -91,45 +90,20 @@ def read_pid(pidfile: Path) -> int | None:
         return None
 
 
+# `./lab traffic start` runs on the host beside a lab of either mode: not a native stack.
+NOT_THE_STACK = frozenset({"traffic.pid"})
+
+
 def native_running(home: Path) -> bool:
     """Whether a program of a native stack under `home` is alive (by its pid file)."""
-    return any((pid := read_pid(f)) and pid_alive(pid) for f in (home / "run").glob("*.pid"))
+    return any((pid := read_pid(f)) and pid_alive(pid)
+               for f in (home / "run").glob("*.pid") if f.name not in NOT_THE_STACK)
 
 
 def lab_home(environ: dict[str, str] | None = None) -> Path:
     """Where `./lab` keeps a native stack: LAB_HOME, else .lab/ in the repository."""
     env = os.environ if environ is None else environ
     return Path(env.get("LAB_HOME") or REPO / ".lab").resolve()
-
-
-# Tokens anyone can read (in this repository's history, the code's old fallback, or the
-# committed Kubernetes renders' placeholder, which ./lab k8s render replaces).
-PUBLISHED_ADMIN_TOKENS = frozenset({"lab-admin-token", "change-me-lab-admin",
-                                    "generated-by-lab-k8s-render"})
-MIN_EXPOSED_TOKEN_LENGTH = 16
-
-
-def loopback(bind: str) -> bool:
-    """Whether an address to listen on (GATEWAY_BIND) is reachable from this machine only."""
-    if bind.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(bind.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: whatever it resolves to, assume the network
-
-
-def admin_token_problem(token: str, gateway_bind: str) -> str | None:
-    """Why the admin routes must not run with this token on this address, or None: beyond
-    loopback a published, default or short token would let anyone switch faults on."""
-    if loopback(gateway_bind) or not token:
-        return None
-    if token in PUBLISHED_ADMIN_TOKENS or len(token) < MIN_EXPOSED_TOKEN_LENGTH:
-        return (f"ADMIN_TOKEN is a published or short token and GATEWAY_BIND={gateway_bind} "
-                f"serves the admin routes beyond this machine: remove ADMIN_TOKEN from .env "
-                f"and the environment (./lab makes a token of its own) or set one of "
-                f"{MIN_EXPOSED_TOKEN_LENGTH}+ characters nobody knows")
-    return None
 
 
 def admin_token(environ: dict[str, str] | None = None) -> str:

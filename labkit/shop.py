@@ -19,6 +19,17 @@ CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 PAYMENT_METHODS = ("credit_card", "paypal", "apple_pay", "gift_card")
 
 
+# The lab's own shoppers mark their correlation ids: load tests and `./lab traffic` with
+# `load-`, the checks' and `./lab status`'s test purchases with `check-`. Any other id is a
+# person's: the storefront's `web-`, the journey script's `journey-` (or the id given to it),
+# the gateway's own for a bare curl.
+LOAD_PREFIX, CHECK_PREFIX = "load", "check"
+
+
+def made_by_the_lab(correlation_id: str) -> bool:
+    return correlation_id.startswith((f"{LOAD_PREFIX}-", f"{CHECK_PREFIX}-"))
+
+
 def new_correlation_id(prefix: str = "journey") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 

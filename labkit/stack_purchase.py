@@ -6,13 +6,13 @@ import time
 from . import http
 from .jaeger import JaegerError, JaegerQuery, SpanTree
 from .rules import FINAL_STATUSES, short_service
-from .shop import Shop, new_correlation_id
+from .shop import CHECK_PREFIX, Shop, new_correlation_id
 from .stack_report import FAIL, OK, REQUEST_TIMEOUT_S, Report, poll
 
 
 def test_purchase(report: Report, base: str, timeout_s: float) -> tuple[str, str] | None:
     """(correlation id, trace id) of one confirmed purchase through the gateway, or None."""
-    cid = new_correlation_id("check-stack")
+    cid = new_correlation_id(f"{CHECK_PREFIX}-stack")
     shop = Shop(base, cid, timeout_s=REQUEST_TIMEOUT_S * 2)
     listing = shop.browse(page_size=50)
     items = (listing.body or {}).get("items", []) if isinstance(listing.body, dict) else []

@@ -45,6 +45,13 @@ FAULTS = {
                                   "finish until it is switched off", 0, 1),
     "stock_lock_ms": Fault("how long a stock count holds every product's row lock, a second "
                            "apart: checkouts wait for the lock in PostgreSQL", 0, 2000),
+    # Faults of the telemetry itself: the application works, a signal is what breaks.
+    "trace_context_drop": Fault("1: the API publishes orders without their trace context "
+                                "(traceparent): the worker's half of each purchase is a trace "
+                                "of its own, joined to the API's only by the correlation id",
+                                0, 1),
+    "log_correlation_drop": Fault("1: the worker's log lines lose the correlation id (its spans "
+                                  "and the API's lines keep it)", 0, 1),
 }
 CACHE_S = 1.0
 
@@ -118,6 +125,9 @@ class _Cache:
                 self._read_at = time.monotonic()
             return self._values
 
+    def last(self) -> dict[str, float]:
+        return self._values
+
     def invalidate(self) -> None:
         with self._lock:
             self._read_at = float("-inf")
@@ -141,6 +151,12 @@ def effective(settings: Settings) -> Settings:
     return settings.model_copy(update=overrides)
 
 
+def on(name: str, refresh: bool = True) -> bool:
+    """Is this on/off fault switched on? With refresh=False, as last read (never a query)."""
+    values = current() if refresh else _cache.last()
+    return values.get(name, 0.0) >= 1
+
+
 def slow_query_seconds() -> float:
     return current().get("slow_query_ms", 0.0) / 1000
 
@@ -153,11 +169,11 @@ def wait_while_payment_gateway_hangs() -> float:
     """While payment_gateway_hang is on, the gateway never answers: the caller (a worker task,
     inside its authorize_payment span) waits, with no timeout, until it is switched off. The
     seconds it waited."""
-    if current().get("payment_gateway_hang", 0) < 1:
+    if not on("payment_gateway_hang"):
         return 0.0
     started = time.monotonic()
     log.warning("chaos_payment_gateway_hung")
-    while current().get("payment_gateway_hang", 0) >= 1:
+    while on("payment_gateway_hang"):
         time.sleep(CACHE_S)
     waited = time.monotonic() - started
     log.warning("chaos_payment_gateway_answers", waited_s=round(waited, 1))
@@ -199,7 +215,7 @@ class PoolHog(_FaultThread):
         self._held: list = []
 
     def tick(self) -> None:
-        wanted = current().get("db_pool_exhaustion", 0) >= 1
+        wanted = on("db_pool_exhaustion")
         if wanted and not self._held:
             self._grab()
         elif not wanted and self._held:

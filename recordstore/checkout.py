@@ -66,8 +66,10 @@ def score_fraud_risk(customer_email: str, burn_s: float) -> int:
     checkout_order span that no child explains, and only a profile names this function."""
     digest = hashlib.sha256(customer_email.lower().encode()).digest()
     score = digest[0]
-    deadline = time.perf_counter() + burn_s
-    while time.perf_counter() < deadline:
+    # CPU time, not the wall clock's: on a busy machine it still spends all of `burn_s` on the
+    # CPU (and takes longer), as the fault's name says.
+    deadline = time.thread_time() + burn_s
+    while time.thread_time() < deadline:
         for byte in digest:
             score = (score * 31 + byte) % 1_000_003
     return score % 100

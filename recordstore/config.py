@@ -6,7 +6,7 @@ from urllib.parse import quote
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from labkit.settings import admin_token_problem
+from recordstore.exposure import admin_token_problem
 
 
 class Settings(BaseSettings):

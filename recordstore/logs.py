@@ -5,9 +5,11 @@ import logging
 import logging.handlers
 import os
 import sys
+from collections.abc import Sequence
 
 import structlog
 from opentelemetry import trace
+from structlog.typing import Processor
 
 LOG_FILE_MAX_BYTES = 16 * 1024 * 1024
 ROTATED_SUFFIX = ".1"  # the one older generation kept; recordstore.journey_logs reads it too
@@ -52,7 +54,10 @@ def _add_trace_ids(_logger, _method, event_dict):
     return event_dict
 
 
-def configure_logging(fmt: str = "json", level: str = "INFO", log_file: str = "") -> None:
+def configure_logging(fmt: str = "json", level: str = "INFO", log_file: str = "",
+                      extra: Sequence[Processor] = ()) -> None:
+    """JSON lines (or a console's) on stdout and in `log_file`; `extra` processors run on each
+    event after the bound context is merged in."""
     service = os.environ.get("OTEL_SERVICE_NAME", "kodekloud-record-store")
 
     def add_service(_logger, _method, event_dict):
@@ -67,6 +72,7 @@ def configure_logging(fmt: str = "json", level: str = "INFO", log_file: str = ""
         add_service,
         _add_trace_ids,
         structlog.processors.format_exc_info,
+        *extra,
     ]
     renderer = (
         structlog.processors.JSONRenderer()

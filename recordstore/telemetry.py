@@ -14,7 +14,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from recordstore import correlation
+from recordstore import broker, chaos, correlation
 from recordstore.db import classify, first_line
 
 tracer = trace.get_tracer("recordstore")
@@ -106,6 +106,15 @@ def publishing() -> Iterator[None]:
         raise
     finally:
         context.detach(token)
+
+
+def drop_order_trace_context(sender: str | None = None, headers: dict | None = None,
+                             **_: object) -> None:
+    """Celery's before_task_publish, connected after its instrumentation has injected the
+    trace context: while `trace_context_drop` is on, an order's message leaves without it."""
+    if headers is not None and sender == broker.PROCESS_ORDER and chaos.on("trace_context_drop"):
+        headers.pop("traceparent", None)
+        headers.pop("tracestate", None)
 
 
 def current_trace_id() -> str | None:

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"\n{passed} passed, {len(report.failed)} failed, {skipped} not applicable")
         if report.failed:
-            print("See README.md (Run it with Docker Compose) for what each component needs.")
+            print("See docs/compose.md for what each component needs.")
     return 1 if report.failed else 0
 
 

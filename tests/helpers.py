@@ -1,5 +1,7 @@
 """Helpers shared by the tests: polling with a deadline, JSON over HTTP."""
 
+import argparse
+import runpy
 import subprocess
 import time
 from collections.abc import Callable
@@ -12,6 +14,12 @@ import pytest
 from labctl.config import ROOT
 from labkit import http
 from labkit.rules import FINAL_STATUSES
+
+
+def lab_parser() -> argparse.ArgumentParser:
+    """./lab's whole parser, as the `lab` script puts it together (labctl's commands and the
+    other packages')."""
+    return runpy.run_path(str(ROOT / "lab"))["build_parser"]()
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str | Callable[[], str],

@@ -12,7 +12,8 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from tracestore.store import JSON, PROTOBUF, Query, TraceStore, decode_spans
+from tracestore.otlp import JSON, PROTOBUF, decode_spans
+from tracestore.store import Query, TraceStore
 
 MAX_BODY = 8 * 1024 * 1024
 DEFAULT_LIMIT = 100  # Jaeger's default search limit

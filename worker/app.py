@@ -14,7 +14,7 @@ from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
-from recordstore import correlation
+from recordstore import chaos, correlation
 from recordstore.broker import celery_app
 from recordstore.config import get_settings
 from recordstore.db import get_engine
@@ -46,7 +46,7 @@ def _start_telemetry() -> None:
 @signals.setup_logging.connect
 def _setup_logging(**_):
     s = get_settings()
-    configure_logging(s.log_format, s.log_level, s.log_file)
+    configure_logging(s.log_format, s.log_level, s.log_file, extra=[_correlation_lost])
 
 
 def serve_metrics() -> None:
@@ -79,6 +79,14 @@ def _worker_process_init(**_):
 @signals.worker_process_shutdown.connect
 def _worker_process_shutdown(pid=None, **_):
     multiprocess.mark_process_dead(pid or os.getpid())
+
+
+def _correlation_lost(_logger, _method, event_dict):
+    """The log_correlation_drop fault: the worker's lines leave without the correlation id (its
+    spans keep it). The faults as last read: a log line never reads the database."""
+    if chaos.on("log_correlation_drop", refresh=False):
+        event_dict.pop(correlation.LOG_FIELD, None)
+    return event_dict
 
 
 @signals.task_prerun.connect

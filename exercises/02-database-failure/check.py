@@ -6,34 +6,27 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from labkit.checks import API_SERVICE, Lab, NotYet, Step, main  # noqa: E402
+from labkit.checks import API_SERVICE, Lab, NotYet, Question, Step, main  # noqa: E402
+from labkit.questions import Truth, fired_at, number, seconds_where, trace_where  # noqa: E402
+
+UP = 'pg_up{job="postgres"}'
 
 
-def database_was_down(lab: Lab) -> str:
-    return lab.was_down('pg_up{job="postgres"}', "the database")
+def failed_checkout(lab: Lab) -> Truth:
+    """Any trace of the window whose checkout_order span is in error."""
+    return trace_where(lab, lambda tree: any(s.error for s in tree.find("checkout_order")),
+                       service=API_SERVICE, operation="checkout_order", tags={"error": "true"})
 
 
-def checkouts_refused(lab: Lab) -> str:
-    return lab.at_least(
-        f'sum(increase(recordstore_checkouts_total{{outcome="database_unavailable"}}{lab.window}))',
-        1, "checkouts refused with 503 database_unavailable")
-
-
-def error_trace(lab: Lab) -> str:
-    for tree in lab.trees(service=API_SERVICE, operation="checkout_order", tags={"error": "true"}):
-        for span in tree.find("checkout_order"):
-            if span.error:
-                return (f"trace {span.trace_id}: checkout_order in error "
-                        f"({(span.error_message or 'no message').splitlines()[0][:120]})")
-    raise NotYet("no checkout_order span in error in Jaeger")
-
-
-def fired_and_delivered(lab: Lab) -> str:
-    return f"{lab.alert_fired('DatabaseDown')}; {lab.delivered('DatabaseDown')}"
+def down_seconds(lab: Lab) -> Truth:
+    down = seconds_where(lab, f"{UP} == 0")
+    if not down:
+        raise NotYet(f"the database never went down since {lab.since_text} ({UP} stayed 1)")
+    return number(down, 10, " s", relative=0.25)
 
 
 def database_back(lab: Lab) -> str:
-    return lab.api_healthy() + "; " + lab.is_up('pg_up{job="postgres"}', "the database")
+    return lab.api_healthy() + "; " + lab.is_up(UP, "the database")
 
 
 def resolved(lab: Lab) -> str:
@@ -44,15 +37,26 @@ def orders_completed(lab: Lab) -> str:
     return f"{lab.orders_final()}; {lab.purchase()}"
 
 
+QUESTIONS = [
+    Question("failed_trace_id", "The trace id of a checkout that failed while the database "
+             "was down?", failed_checkout,
+             "buy a record while the database is down (python3 "
+             "scripts/trace_purchase_journey.py prints the trace id; curl -i shows X-Trace-ID), "
+             "or search Jaeger: service kodekloud-record-store-api, operation checkout_order, "
+             "tag error=true"),
+    Question("down_seconds", "For how many seconds was the database down, as Prometheus saw "
+             "it (pg_up at 0)?", down_seconds,
+             "stop it with ./lab stop db (compose: docker compose stop db), start it again, "
+             'then graph pg_up{job="postgres"} in Prometheus over the outage: 5 s a sample'),
+    Question("fired_at", "At what time (UTC, HH:MM:SS) did DatabaseDown start firing?",
+             lambda lab: fired_at(lab, "DatabaseDown"),
+             'graph ALERTS{alertname="DatabaseDown"} in Prometheus, or read ./lab alerts (its '
+             "notification reaches the receiver within seconds); the times there are UTC"),
+]
+
 STEPS = [
-    Step("The database went down", database_was_down,
-         "stop it: ./lab stop db (compose: docker compose stop db)"),
-    Step("Checkouts were refused with a 503, fast", checkouts_refused,
-         "while it is down, buy a record: python3 scripts/trace_purchase_journey.py"),
-    Step("A trace shows where the checkout broke", error_trace,
-         "run the journey script while the database is down, then search Jaeger for "
-         "service kodekloud-record-store-api with the tag error=true"),
-    Step("DatabaseDown fired and Alertmanager delivered it", fired_and_delivered,
+    Step("DatabaseDown fired and Alertmanager delivered it",
+         lambda lab: f"{lab.alert_fired('DatabaseDown')}; {lab.delivered('DatabaseDown')}",
          "keep the database down for about 20 s; watch ./lab alerts"),
     Step("The database is back and the API sees it", database_back,
          "start it: ./lab start db (compose: docker compose start db)"),
@@ -63,4 +67,4 @@ STEPS = [
 ]
 
 if __name__ == "__main__":
-    main("Exercise 02: database failure", STEPS)
+    main("Exercise 02: database failure", STEPS, QUESTIONS)

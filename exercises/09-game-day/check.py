@@ -8,18 +8,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from labkit import gameday  # noqa: E402
+from gameday import games  # noqa: E402
 from labkit.checks import Lab, NotYet, Step, main  # noqa: E402
 
 
 def played(lab: Lab) -> list[dict]:
     """The games answered in the window, from the record that ./lab gameday start begins."""
-    record = gameday.load(lab.lab_home)
+    record = games.load(lab.lab_home)
     return [g for g in record["played"] if g["answered_at"] >= lab.since]
 
 
 def answered(lab: Lab) -> str:
-    record = gameday.load(lab.lab_home)
+    record = games.load(lab.lab_home)
     if record["current"] and not played(lab):
         started = datetime.fromtimestamp(record["current"]["started_at"]).strftime("%H:%M:%S")
         raise NotYet(f"a game day runs since {started}, not answered yet")
@@ -39,7 +39,7 @@ def right(lab: Lab) -> str:
 
 
 def healthy(lab: Lab) -> str:
-    if gameday.load(lab.lab_home)["current"]:
+    if games.load(lab.lab_home)["current"]:
         raise NotYet("a game day is still running: its fault is on")
     return f"{lab.api_healthy()}; {lab.faults_off()}; {lab.purchase()}"
 

@@ -8,7 +8,7 @@ the broker, the worker, the gateway or the trace store stays in tests/e2e.
 
 The application reads its settings once per process (recordstore.config, the Celery app), so
 these tests run in a pytest process of their own: marked `inprocess`, which ./lab test runs
-beside its parallel phase (labctl/suite.py) and the other phases leave out.
+beside its parallel phase (harness/suite.py) and the other phases leave out.
 """
 
 import shutil

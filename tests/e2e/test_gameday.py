@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from labctl.gameday import lab_for
-from labkit import gameday
-from labkit.gameday import CAUSES, Cause
+from gameday import games
+from gameday.causes import BY_CAUSE, CAUSES, Cause
+from gameday.cli import lab_for
 from tests.exercise_steps import assert_passes, check, failing
 from tests.helpers import lab_run, wait_for
 
@@ -16,10 +16,10 @@ pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
 
 
 def start(lab, cause: Cause, *extra: str) -> dict:
-    r = lab_run(lab, "gameday", "start", "--seed", str(gameday.seed_for(cause.name)), *extra)
+    r = lab_run(lab, "gameday", "start", "--seed", str(games.seed_for(cause.name)), *extra)
     assert r.returncode == 0, r.stdout + r.stderr
     assert cause.name not in r.stdout.split("The causes:")[0], "the start gives nothing away"
-    game = gameday.load(lab.home)["current"]
+    game = games.load(lab.home)["current"]
     assert game["cause"] == cause.name
     return game
 
@@ -52,7 +52,7 @@ def test_each_cause_is_seen_in_the_signals_answered_and_ended(lab, cause):
     assert verdict.startswith("Right:" if right else f"Wrong: you said {said};"), out
     assert f"{cause.title} ({cause.name})" in out and "Time to diagnosis:" in out
     assert all(line in out for line in cause.fastest), out
-    record = gameday.load(lab.home)
+    record = games.load(lab.home)
     assert record["current"] is None
     assert {k: record["played"][-1][k] for k in ("cause", "answer", "right")} == {
         "cause": cause.name, "answer": said, "right": right}
@@ -63,7 +63,7 @@ def test_a_game_with_hints_and_traffic_passes_exercise_09(lab):
     since = time.time()
     rc, report = check(lab, "09", since)
     assert rc == 1 and 1 in failing(report), report
-    cause = gameday.BY_CAUSE["payment-failures"]
+    cause = BY_CAUSE["payment-failures"]
     start(lab, cause, "--traffic")
     assert lab_run(lab, "traffic", "status").returncode == 0, "the game started shoppers"
     again = lab_run(lab, "gameday", "start")
@@ -79,7 +79,7 @@ def test_a_game_with_hints_and_traffic_passes_exercise_09(lab):
     assert status.returncode == 0 and "hints used: 3 of 3" in status.stdout, status.stdout
     refused = lab_run(lab, "gameday", "answer", "gremlins")
     assert refused.returncode == 1 and "no cause 'gremlins'" in refused.stderr
-    assert gameday.load(lab.home)["current"], "a refused answer leaves the game running"
+    assert games.load(lab.home)["current"], "a refused answer leaves the game running"
     answered = lab_run(lab, "gameday", "answer", cause.name)
     assert answered.returncode == 0 and "with 3 hints" in answered.stdout, answered.stdout
     assert lab_run(lab, "traffic", "status").returncode == 3, "its shoppers went with it"

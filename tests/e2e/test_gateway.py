@@ -95,6 +95,34 @@ def test_the_storefront_is_served_at_the_root(gateway):
         assert script.status_code == 200 and "javascript" in script.headers["content-type"]
 
 
+def test_the_gateway_tells_the_page_the_ports_of_jaeger_and_grafana(lab, gateway):
+    """The test stack's Jaeger port is a free one, not .env's 16686: the order page's links
+    must follow it (tests/unit/test_storefront.py: the page builds them from this)."""
+    resp = gateway.get("/gateway/links")
+    assert resp.status_code == 200
+    assert resp.json() == {"jaeger_ui_port": str(lab.port("JAEGER_UI_PORT")),
+                           "grafana_port": str(lab.port("GRAFANA_PORT"))}
+
+
+def test_the_gateway_passes_on_only_what_the_pages_telemetry_line_reads(gateway):
+    """readiness.js reads the trace store's services and Prometheus's active targets through
+    the gateway; nothing else of those APIs, and no write."""
+    assert gateway.get("/products").status_code == 200  # a trace of the lab, at least this one
+    def stored():
+        services = gateway.get("/api/services")
+        assert services.status_code == 200, services.text
+        return any(s.endswith("-api") for s in services.json()["data"])
+
+    wait_for(stored, 15, "the API's service in the trace store, read through the gateway")
+    targets = gateway.get("/api/v1/targets", params={"state": "dropped"})
+    assert targets.status_code == 200
+    active = targets.json()["data"]["activeTargets"]
+    assert {t["labels"]["job"] for t in active} >= {"api", "worker"}, "active ones, whatever asked"
+    assert gateway.post("/api/v1/targets").status_code == 405
+    assert gateway.get("/api/v1/rules").status_code == 404
+    assert gateway.get("/api/services/x/operations").status_code == 404
+
+
 def test_catalog_browsing_filters_searches_and_pages(gateway):
     jazz = gateway.get("/products", params={"genre": "Jazz", "page_size": 5}).json()
     assert jazz["total"] >= 5 and len(jazz["items"]) == 5

@@ -2,6 +2,7 @@
 the whole process group) at any phase, stops what it started before it exits: its native stack,
 its private Docker engine. Each test runs a `./lab test` of its own, on a home of its own."""
 
+import contextlib
 import json
 import os
 import re
@@ -9,12 +10,14 @@ import shutil
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from harness.engine import mounts_under
 from labctl.config import ROOT
-from labctl.proc import port_open
+from labctl.proc import port_open, processes
 from tests.helpers import wait_for
 
 # Serial, after the parallel phase: each starts a stack (or an engine) of its own.
@@ -70,25 +73,13 @@ class Harness:
 def naming(*needles: str) -> list[str]:
     """Processes whose command line or environment names one of these (a home, a root)."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and any(n.encode() in cmdline + environ for n in needles):
-            command = cmdline.replace(b"\0", b" ").decode(errors="replace")
-            found.append(f"{entry.name}: {command[:200]}")
+    for pid, seen in processes("cmdline", "environ", "stat"):
+        state = seen["stat"].rsplit(b")", 1)[1].split()[0]
+        if state != b"Z" and any(n.encode() in seen["cmdline"] + seen["environ"]
+                                 for n in needles):
+            command = seen["cmdline"].replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{pid}: {command[:200]}")
     return found
-
-
-def mounts_under(*roots: str) -> list[str]:
-    with open("/proc/self/mounts") as f:
-        points = [line.split()[1] for line in f]
-    return sorted((p for p in points if p.startswith(roots)), reverse=True)
 
 
 def base_env() -> dict[str, str]:
@@ -97,7 +88,10 @@ def base_env() -> dict[str, str]:
             if not k.endswith("_PORT") and k not in ("LAB_HOME", "LAB_COMPOSE_FILES")}
 
 
-def native_harness(tmp_path: Path, name: str) -> tuple[Harness, Path, Path]:
+@contextlib.contextmanager
+def native_harness(tmp_path: Path, name: str) -> Iterator[tuple[Harness, Path, Path]]:
+    """`./lab test --native` of a test that waits to be interrupted, on a home of its own;
+    whatever it leaves is cleaned up after."""
     # Under the repository: as root, the postgres and rabbitmq users must reach the home.
     home = ROOT / f".lab-test-{name}"
     probe = tmp_path / "ports.json"
@@ -105,8 +99,13 @@ def native_harness(tmp_path: Path, name: str) -> tuple[Harness, Path, Path]:
     test.write_text(WAITING_TEST)
     env = {**base_env(), "LAB_TEST_HOME": str(home), "LAB_TEST_WORKERS": "1",
            "INTERRUPT_PROBE": str(probe)}
-    return Harness(env, "test", "--native", "--no-lint", str(test), "-p", "no:cacheprovider"), \
-        home, probe
+    harness = Harness(env, "test", "--native", "--no-lint", str(test), "-p", "no:cacheprovider")
+    try:
+        yield harness, home, probe
+    finally:
+        if harness.proc.poll() is None:
+            harness.proc.kill()
+        clean_up(home)
 
 
 def clean_up(home: Path) -> None:
@@ -119,36 +118,28 @@ def clean_up(home: Path) -> None:
     shutil.rmtree(home, ignore_errors=True)
 
 
+def assert_stopped(harness: Harness, home: Path, rc: int, sig: signal.Signals) -> None:
+    assert naming(str(home)) == [], harness.output()
+    assert rc == 128 + sig, harness.output()
+    assert f"interrupted by {sig.name}" in harness.output()
+
+
 def test_sigterm_in_the_native_phase_stops_the_stack(tmp_path):
-    harness, home, probe = native_harness(tmp_path, "sigterm")
-    try:
+    with native_harness(tmp_path, "sigterm") as (harness, home, probe):
         wait_for(probe.exists, 240, lambda: "the native phase's tests to run:\n"
                  + harness.output())
         ports = [int(p) for p in json.loads(probe.read_text()).values()]
         assert naming(str(home)), "the stack runs, found by its home"
         rc = harness.interrupt(signal.SIGTERM, whole_group=False)
-        assert naming(str(home)) == [], harness.output()
+        assert_stopped(harness, home, rc, signal.SIGTERM)
         assert [p for p in ports if port_open(p)] == [], harness.output()
-        assert rc == 128 + signal.SIGTERM, harness.output()
-        assert "interrupted by SIGTERM" in harness.output()
-    finally:
-        if harness.proc.poll() is None:
-            harness.proc.kill()
-        clean_up(home)
 
 
 def test_ctrl_c_while_the_native_stack_comes_up_stops_it(tmp_path):
-    harness, home, _ = native_harness(tmp_path, "sigint")
-    try:
+    with native_harness(tmp_path, "sigint") as (harness, home, _):
         harness.wait_for_line(r"lab: db healthy", 120)
         rc = harness.interrupt(signal.SIGINT, whole_group=True)
-        assert naming(str(home)) == [], harness.output()
-        assert rc == 128 + signal.SIGINT, harness.output()
-        assert "interrupted by SIGINT" in harness.output()
-    finally:
-        if harness.proc.poll() is None:
-            harness.proc.kill()
-        clean_up(home)
+        assert_stopped(harness, home, rc, signal.SIGINT)
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("dockerd") is None,

@@ -87,6 +87,16 @@ def ancestry(span: dict, by_id: dict[str, dict]) -> list[dict]:
     return chain
 
 
+def test_the_store_says_when_the_telemetry_is_warm(lab, page):
+    """The footer's line reads the trace store and Prometheus through the gateway: on the
+    suite's stack (traces stored, every target up) it says ready."""
+    open_store(page, lab)
+    line = page.locator("#telemetry-readiness")
+    expect(line).to_have_attribute("data-ready", "true", timeout=30_000)
+    expect(line).to_contain_text("Telemetry ready")
+    expect(line).to_contain_text("scrape targets up")
+
+
 def test_a_click_started_purchase_is_one_trace_from_the_browser(lab, page):
     open_store(page, lab)
     page.get_by_role("button", name="Jazz", exact=True).click()
@@ -112,8 +122,9 @@ def test_a_click_started_purchase_is_one_trace_from_the_browser(lab, page):
     trace_id = page.locator("#order-trace-id").inner_text().strip()
     correlation_id = page.locator("#order-correlation-id").inner_text().strip()
     assert len(trace_id) == 32 and correlation_id.startswith("web-")
+    # On the port the lab gives Jaeger (the test stack's is not .env's): /gateway/links.
     expect(page.get_by_role("link", name="The trace as JSON")).to_have_attribute(
-        "href", re.compile(f"/api/traces/{trace_id}$"))
+        "href", re.compile(f":{lab.port('JAEGER_UI_PORT')}/api/traces/{trace_id}$"))
 
     the_order_page_shows_its_trace_and_logs(page)
     SCREENSHOT.parent.mkdir(exist_ok=True)

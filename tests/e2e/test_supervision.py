@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from labctl.components import BY_NAME
+from labctl.proc import processes
 from recordstore.db import session_scope
 from recordstore.models import Order
 from tests.helpers import lab_command, lab_run, wait_for, wait_for_order
@@ -20,30 +21,18 @@ from tests.helpers import lab_command, lab_run, wait_for, wait_for_order
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
 
 
+def related(field: int, value: int) -> list[int]:
+    """Processes whose stat field (counted after the command's name) is `value`."""
+    return [pid for pid, seen in processes("stat")
+            if int(seen["stat"].rsplit(b")", 1)[1].split()[field]) == value]
+
+
 def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
+    return related(1, pid)  # the parent's pid
 
 
 def group(pgid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[2]) == pgid:
-                found.append(int(entry.name))
-    return found
+    return related(2, pgid)  # the process group
 
 
 class Shoppers:

@@ -210,8 +210,9 @@ def test_published_ports_bind_to_loopback(services):
 
 
 def test_every_port_a_learner_opens_is_published(services):
-    """The host ports of the README's port table (and Grafana): compose publishes each one,
-    so ./lab alerts, ./lab check and the URLs of the docs work in compose as natively."""
+    """The host ports of the port table (docs/commands-and-ports.md; and Grafana): compose
+    publishes each one, so ./lab alerts, ./lab check and the URLs of the docs work in compose
+    as natively."""
     published = set()
     for service in services.values():
         for port in service.get("ports", []):
@@ -221,6 +222,20 @@ def test_every_port_a_learner_opens_is_published(services):
                 "ALERTMANAGER_PORT", "ALERT_RECEIVER_PORT", "RABBITMQ_MANAGEMENT_PORT",
                 "GRAFANA_PORT"):
         assert int(ENV[key]) in published, key
+
+
+def test_alertmanagers_port_is_the_gateways(services):
+    """Alertmanager answers every web origin itself: the host reaches it only through the
+    gateway's server for its port, which refuses other pages' origins and host names."""
+    assert "ports" not in services["alertmanager"]
+    gateway = services["gateway"]
+    published = {(p["host_ip"], str(p["published"]), str(p["target"])) if isinstance(p, dict)
+                 else tuple(p.split("/")[0].split(":")) for p in gateway["ports"]}
+    assert ("127.0.0.1", ENV["ALERTMANAGER_PORT"], "9093") in published
+    assert gateway["environment"]["GATEWAY_ALERTMANAGER_LISTEN"] == "9093"
+    assert (gateway["environment"]["GATEWAY_ALERTMANAGER_UPSTREAM"]
+            == f"alertmanager:{health_port(services['alertmanager'])}")
+    assert gateway["depends_on"]["alertmanager"]["condition"] == "service_healthy"
 
 
 def builds_app(service: dict) -> bool:
@@ -518,12 +533,13 @@ def test_the_gateway_config_compose_runs_passes_nginx_t(services, tmp_path):
     # Debian's nginx 1.22 predates the upstream servers' `resolve` (1.27.3): nginx -t here
     # resolves the names at start instead, which the unresolvable control below relies on.
     rendered, resolving = re.subn(r"(\n\s*server \S+) resolve ", r"\1 ", rendered)
-    assert resolving == 4, "every upstream follows a recreated container"
+    assert resolving == 5, "every upstream follows a recreated container"
     conf, dropped = strip_otel(mounted(gateway, "/etc/nginx/nginx.conf").read_text())
     assert dropped == 5, "only the OpenTelemetry directives may differ from what Debian runs"
     assert "include /etc/nginx/conf.d/*.conf;" in conf
     upstreams = set(re.findall(r"^\s*server\s+([a-z][\w-]*):\d+", rendered, re.M))
-    assert upstreams == {"api", "jaeger", "prometheus"} and upstreams <= set(services)
+    assert upstreams == {"api", "jaeger", "prometheus", "alertmanager"}
+    assert upstreams <= set(services)
 
     checked = nginx_t(tmp_path / "resolvable", conf, rendered,
                       "127.0.0.1 localhost\n127.0.0.1 " + " ".join(sorted(upstreams)) + "\n")
@@ -604,6 +620,19 @@ def test_the_alertmanager_config_compose_runs_passes_amtool(services):
     assert urls and all(u.startswith(f"http://{receiver}/") for u in urls), urls
 
 
+def test_the_storefront_links_follow_the_ports_set_for_jaeger_and_grafana():
+    """The order page links to Jaeger's UI and Grafana on the ports the gateway renders at
+    /gateway/links (tests/unit/test_storefront.py): compose passes .env's, or the shell's."""
+    r = run([tool("docker-compose"), "config"], cwd=ROOT,
+            env={**learner_env(), "JAEGER_UI_PORT": "26686", "GRAFANA_PORT": "13000"})
+    assert r.returncode == 0, r.stderr
+    gateway = yaml.safe_load(r.stdout)["services"]["gateway"]["environment"]
+    assert (gateway["GATEWAY_JAEGER_UI_PORT"], gateway["GATEWAY_GRAFANA_PORT"]) == (
+        "26686", "13000")
+    for name in ("GATEWAY_JAEGER_UI_PORT", "GATEWAY_GRAFANA_PORT"):  # the image renders them
+        assert re.match(gateway["NGINX_ENVSUBST_FILTER"], name), name
+
+
 def test_the_gateway_runs_two_workers_and_traces_only_what_it_proxies_to_the_api(services):
     """Each nginx worker runs an OTel exporter thread of its own (nginx-otel 0.1.2), and
     `auto` counts the host's CPUs: two, as natively. Only API routes are spans: not the
@@ -628,13 +657,13 @@ def test_the_gateway_runs_two_workers_and_traces_only_what_it_proxies_to_the_api
         assert traced(uri), uri
     # Nor the order page's reads of its own trace, logs and exemplars (a trace per poll).
     for uri in ("/", "/index.html", "/assets/app.js", "/otlp/v1/traces", "/gateway/health",
-                "/stub_status", "/healthz", "/orders/12/logs", "/api/traces/" + "a" * 32,
-                "/api/v1/query_exemplars"):
+                "/gateway/links", "/stub_status", "/healthz", "/orders/12/logs",
+                "/api/traces/" + "a" * 32, "/api/v1/query_exemplars"):
         assert not traced(uri), uri
 
 
 # The program each healthcheck runs, and where reading the pinned image's upstream sources found
-# it (README: "what was verified by reading"). The compose run proves it on the stand-ins.
+# it (docs/compose.md: "what was verified by reading"). The compose run proves it on the stand-ins.
 HEALTHCHECK_PROGRAMS = {
     "db": "pg_isready",  # docker-library/postgres 15/alpine3.22: make install-world-bin
     "rabbitmq": "wget",  # rabbitmq:3.13 alpine: busybox
@@ -730,13 +759,13 @@ def test_jaeger_takes_what_the_lab_sends_and_outlives_prometheus_retention(servi
     assert duration_s(badger["ttl"]["spans"]) > duration_s(retention)
 
 
-def test_the_readme_explains_the_compose_way():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Run it with Docker Compose", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_explain_the_compose_way():
+    section = (ROOT / "docs" / "compose.md").read_text()
     for command in ("docker-compose up -d", "docker compose up -d", "docker compose ps",
                     "python3 scripts/check_stack.py"):
         assert command in section, command
     for port in ("GRAFANA_PORT", "JAEGER_UI_PORT", "PROMETHEUS_PORT", "GATEWAY_PORT"):
         assert f"http://localhost:{ENV[port]}" in section, port
     assert "admin / admin" in section
-    assert "### Compose and native mode: what differs and why" in section
+    assert "## Compose and native mode: what differs and why" in section
+    assert "](docs/compose.md)" in (ROOT / "README.md").read_text()

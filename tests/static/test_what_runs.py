@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 from labctl.config import ROOT
+from tests.static.test_imports import code_folders
 
-# The code that runs: the API, the worker, the lab's CLI and scripts, their helpers.
-RUNTIME = ("api", "worker", "recordstore", "scripts", "labkit", "labctl", "tracestore",
-           "alertreceiver", "bench", "exporters")
+# The code that runs: every code folder but the tests.
+RUNTIME = code_folders()
 
 
 def runtime_sources() -> dict[Path, str]:

@@ -12,8 +12,9 @@ from pydantic import ValidationError
 from api.routes.admin import require_token
 from labctl.config import ROOT, check_exposure, load
 from labctl.proc import LabError
-from labkit.settings import PUBLISHED_ADMIN_TOKENS, admin_token, read_env
+from labkit.settings import admin_token, read_env
 from recordstore.config import Settings, get_settings
+from recordstore.exposure import PUBLISHED_ADMIN_TOKENS
 
 
 def test_the_token_is_generated_once_private_and_kept(tmp_path):
@@ -67,6 +68,16 @@ def test_a_published_or_weak_token_is_refused_beyond_loopback(token, bind):
 @pytest.mark.parametrize("bind", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
 def test_on_loopback_any_token_is_the_learners_business(bind):
     assert Settings(admin_token="lab-admin-token", gateway_bind=bind).admin_token
+
+
+def test_the_rule_is_the_products_and_labctl_reads_it_on_a_bare_python():
+    """The API applies the rule and ./lab checks it before it starts anything: one copy, in
+    the product (which depends on no lab package), importable with no third-party package."""
+    r = subprocess.run(["python3", "-I", "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                        "from labctl.config import check_exposure, load; "
+                        "check_exposure(load({'ADMIN_TOKEN': 'short', 'GATEWAY_BIND': '0.0.0.0'}))",
+                        str(ROOT)], capture_output=True, text=True, timeout=30)
+    assert "ADMIN_TOKEN is a published or short token" in r.stderr, r.stderr
 
 
 def test_compose_starts_without_a_token_and_passes_the_lab_s_own():

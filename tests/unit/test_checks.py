@@ -32,9 +32,8 @@ def test_since_takes_durations_unix_and_iso_times():
 def lab_at_nothing(base_url: str | None = None) -> Lab:
     """A lab whose backends do not answer; and its shop neither, unless `base_url` is given."""
     nowhere = f"http://127.0.0.1:{free_port()}"
-    return Lab(argparse.Namespace(base_url=base_url or nowhere, prometheus_url=nowhere,
-                                  jaeger_url=nowhere, receiver_url=nowhere, since=0.0,
-                                  mode="native"))
+    return Lab(base_url=base_url or nowhere, prometheus_url=nowhere, jaeger_url=nowhere,
+               receiver_url=nowhere, since=0.0, mode="native")
 
 
 def test_each_step_is_judged_on_its_own_and_an_outage_is_a_failed_step():

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from labctl import compose
-from labctl.cli import build_parser
+from labctl.cli import build_parser, lifecycle_options
 from labctl.proc import free_port
 from labkit import checks, settings
 from scripts import check_stack
@@ -53,7 +53,14 @@ def test_a_docker_cli_without_a_daemon_is_not_an_engine(monkeypatch, tmp_path):
 def test_each_lifecycle_command_has_its_compose_form(command, v2, expected):
     args = build_parser().parse_args(command.split())
     assert args.command in compose.LIFECYCLE
-    assert compose.compose_args(args, v2=v2) == expected
+    assert compose.compose_args(args.command, v2=v2, **lifecycle_options(args)) == expected
+
+
+def test_a_compose_command_is_built_from_plain_values():
+    """The game day stops a component in compose as `./lab stop` does, with no parsed arguments
+    to imitate."""
+    assert compose.compose_args("stop", v2=True, service="worker") == ["stop", "worker"]
+    assert compose.compose_args("down", v2=False, volumes=True) == ["down", "--volumes"]
 
 
 def test_a_running_native_stack_keeps_the_commands_native(monkeypatch, tmp_path):
@@ -96,3 +103,29 @@ def test_the_learner_scripts_take_the_same_run_mode(monkeypatch, capsys, tmp_pat
         check_stack.main(["--json", *urls])
     assert exit_.value.code == 2
     assert "LAB_MODE must be compose or native" in capsys.readouterr().err
+
+
+def test_background_traffic_alone_is_not_a_native_stack(monkeypatch, tmp_path):
+    """`./lab traffic start` runs on the host in either mode: its pid file beside a compose lab
+    must not turn the next `./lab down` or `./lab stop db` native."""
+    monkeypatch.setattr(settings, "engine_answers", lambda: True)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "traffic.pid").write_text(f"{os.getpid()}\n")
+    assert not settings.native_running(tmp_path)
+    assert settings.run_mode({}, home=tmp_path) == "compose"
+
+
+def test_lab_down_in_compose_stops_the_background_traffic_too(monkeypatch):
+    """Both kinds: `./lab traffic start` (a host process) and compose's `traffic` profile."""
+    ran, stopped = [], []
+    monkeypatch.setattr(compose, "compose_command", lambda: ["docker", "compose"])
+    monkeypatch.setattr(compose.traffic, "stop", lambda cfg: stopped.append(cfg.home))
+    monkeypatch.setattr(compose.subprocess, "run",
+                        lambda argv, **kw: ran.append(argv) or type("R", (), {"returncode": 0}))
+    assert compose.run("down") == 0
+    assert len(stopped) == 1
+    (argv,) = ran
+    assert argv[argv.index("down") - 2:argv.index("down")] == ["--profile", "traffic"]
+    ran.clear()
+    compose.run("stop", service="db")
+    assert "--profile" not in ran[0] and len(stopped) == 1

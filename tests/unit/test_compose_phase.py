@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labctl import compose_phase, engine, proc, standins
-from labctl.compose_phase import services_to_start
-from labctl.compose_stack import COMPOSE_FILE, ComposeStack, override, project_builds
+from harness import compose_phase, engine, standins
+from harness.compose_phase import services_to_start
+from harness.compose_stack import COMPOSE_FILE, ComposeStack, override, project_builds
+from labctl import proc
 from labctl.config import ROOT
 from labctl.proc import LabError
 

@@ -8,11 +8,12 @@ import subprocess
 import pytest
 import yaml
 
-from labctl.cli import build_parser
 from labctl.config import ROOT
 from labkit.settings import read_env
+from tests.helpers import lab_parser
 
 README = (ROOT / "README.md").read_text()
+README_MAX_LINES = 210  # a learner's first page: the rest lives in docs/, linked
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
         *sorted((ROOT / "exercises").glob("**/README.md"))]
 
@@ -29,6 +30,7 @@ CODE = [snippet for doc in DOCS for snippet in code_of(doc.read_text())]
 RUNTIME_PATHS = {".lab/", ".lab-test/", ".lab/logs", ".lab/profiles/",  # created by ./lab
                  ".lab/k8s-secrets.json",  # by ./lab k8s render
                  ".lab/admin-token",  # by ./lab, on first use
+                 ".lab/progress.json",  # by the first check run (labkit/progress.py)
                  ".lab-bench/", "artifacts/benchmark.json"}  # created by ./lab bench
 
 
@@ -46,9 +48,37 @@ def test_every_lab_command_in_the_docs_exists(command):
     if not argv:
         return
     try:
-        build_parser().parse_args(argv)
+        lab_parser().parse_args(argv)
     except SystemExit as exc:
         pytest.fail(f"README names `{command}`, which ./lab refuses (exit {exc.code})")
+
+
+def test_the_readme_is_a_learners_first_page():
+    lines = README.count("\n")
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines: move detail to docs/"
+    sections = re.findall(r"^## (.+)$", README, re.M)
+    for wanted in ("Quick start", "Open the store", "Your first ten minutes",
+                   "Break it on purpose: the exercises", "Everyday commands"):
+        assert wanted in sections, wanted
+
+
+def test_the_readme_says_how_lab_up_picks_its_run_mode():
+    """`./lab up` runs compose whenever a Docker engine answers: what it runs there is quoted."""
+    from labctl import compose
+
+    quoted = " ".join(["docker compose", *compose.compose_args("up", v2=True)])
+    assert f"`{quoted}`" in README
+    assert "LAB_MODE=native ./lab up" in README
+
+
+def test_the_readmes_exercise_skills_are_the_exercise_indexs():
+    """One wording of what each exercise teaches: README's table is the index's column."""
+    row = r"^\| (\d\d) \| \[[^\]]+\]\([^)]+\) \| ([^|]+?) \|"
+    readme = dict(re.findall(row + "$", README, re.M))
+    index_text = (ROOT / "exercises" / "README.md").read_text()
+    assert "| # | exercise | the skill |" in index_text
+    index = dict(re.findall(row, index_text, re.M))
+    assert len(readme) == 10 and readme == index
 
 
 def test_the_quick_start_is_exactly_two_commands():
@@ -76,10 +106,11 @@ def test_the_port_table_matches_the_defaults():
         "RabbitMQ management": "RABBITMQ_MANAGEMENT_PORT", "Alertmanager": "ALERTMANAGER_PORT",
         "Alert receiver": "ALERT_RECEIVER_PORT",
     }
+    ports = (ROOT / "docs" / "commands-and-ports.md").read_text()
     for label, key in table.items():
-        row = next(ln for ln in README.splitlines() if ln.startswith(f"| {label}"))
+        row = next(ln for ln in ports.splitlines() if ln.startswith(f"| {label}"))
         assert row.rstrip(" |").endswith(env[key]), (row, key)
-    internal = next(ln for ln in README.splitlines() if ln.startswith("| internal:"))
+    internal = next(ln for ln in ports.splitlines() if ln.startswith("| internal:"))
     for key in ("API_PORT", "POSTGRES_PORT", "RABBITMQ_PORT", "RABBITMQ_PROMETHEUS_PORT",
                 "WORKER_METRICS_PORT", "GATEWAY_STATUS_PORT", "POSTGRES_EXPORTER_PORT",
                 "NGINX_EXPORTER_PORT"):
@@ -100,8 +131,14 @@ def test_settings_the_docs_quote_are_the_defaults():
         assert value == env[name], (doc.name, name, value, env[name])
 
 
+# README and the docs its metric names moved to (tests/e2e/test_journey.py: each is exported).
+METRIC_DOCS = [ROOT / "README.md", *(ROOT / "docs" / name for name in (
+    "purchase-journey.md", "metrics-and-alerts.md", "api.md", "course-guide.md"))]
+
+
 def readme_metric_names() -> list[str]:
-    return sorted(set(re.findall(r"`((?:http|recordstore)_[a-z_]+)`", README)))
+    return sorted({name for doc in METRIC_DOCS for name in
+                   re.findall(r"`((?:http|recordstore)_[a-z_]+)`", doc.read_text())})
 
 
 def test_the_readme_names_some_metrics():
@@ -114,13 +151,13 @@ def golden_local() -> list[dict]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-def test_the_readme_explains_the_kubernetes_way():
-    section = README.split("## Run it on Kubernetes", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_explain_the_kubernetes_way():
+    section = (ROOT / "docs" / "kubernetes.md").read_text()
     for needle in ("./lab k8s render | kubectl apply -f -",
                    "kubectl kustomize --load-restrictor LoadRestrictionsNone "
                    "deploy/k8s/overlays/local",
                    "./lab k8s render --overlay classroom | kubectl apply -f -",
-                   "### What is validated, and what has not run on a cluster",
+                   "## What is validated, and what has not run on a cluster",
                    "**None of it has run on a cluster**"):
         assert needle in section, needle
     manifests = golden_local()

@@ -10,8 +10,9 @@ import sys
 import pytest
 import yaml
 
-from labctl.cli import build_parser, exercise_check
+from labctl.cli import exercise_check
 from labctl.config import ROOT
+from tests.helpers import lab_parser
 
 EXERCISES = sorted(p for p in (ROOT / "exercises").glob("[0-9][0-9]-*") if p.is_dir())
 SECTIONS = ["## Steps", "## What to look at", "## Questions", "## Clean-up", "## Check"]
@@ -90,7 +91,7 @@ def test_each_check_runs_on_the_standard_library_alone(folder):
 @pytest.mark.parametrize("folder", EXERCISES, ids=ids(EXERCISES))
 def test_the_lab_commands_a_check_suggests_exist(folder):
     for command in re.findall(r"\./lab [a-z]+(?: [\w.=-]+)*", (folder / "check.py").read_text()):
-        build_parser().parse_args(command.split()[1:])
+        lab_parser().parse_args(command.split()[1:])
 
 
 def test_lab_check_finds_an_exercise_by_number_or_name():

@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from labctl import gameday as game_cli
+from gameday import cli as game_cli
+from gameday import games
+from gameday.causes import CAUSES
 from labctl.components import BY_NAME
 from labctl.config import LabConfig
 from labctl.proc import LabError
-from labkit import gameday
-from labkit.gameday import CAUSES
 from recordstore import chaos
 from tests.unit.test_exercise_docs import ALERT_NAMES
 
@@ -19,10 +19,10 @@ NAMES = [c.name for c in CAUSES]
 
 
 def test_a_seed_picks_the_same_cause_every_time_and_every_cause_has_a_seed():
-    assert [gameday.pick(s).name for s in range(50)] == [gameday.pick(s).name for s in range(50)]
-    assert {gameday.pick(s).name for s in range(200)} == set(NAMES)
+    assert [games.pick(s).name for s in range(50)] == [games.pick(s).name for s in range(50)]
+    assert {games.pick(s).name for s in range(200)} == set(NAMES)
     for name in NAMES:
-        assert gameday.pick(gameday.seed_for(name)).name == name
+        assert games.pick(games.seed_for(name)).name == name
 
 
 @pytest.mark.parametrize("cause", CAUSES, ids=NAMES)
@@ -41,24 +41,24 @@ def test_each_cause_is_a_component_of_the_lab_or_faults_the_api_takes(cause):
 @pytest.mark.parametrize("cause", CAUSES, ids=NAMES)
 def test_an_answer_is_graded_right_or_wrong(cause):
     game = {"cause": cause.name, "seed": 1, "started_at": 1000.0, "hints": 2, "traffic": False}
-    right = gameday.grade(game, cause.name.upper(), 1095.5)
+    right = games.grade(game, cause.name.upper(), 1095.5)
     assert (right["right"], right["answer"], right["seconds"]) == (True, cause.name, 95.5)
     other = next(n for n in NAMES if n != cause.name)
-    wrong = gameday.grade(game, f" {other} ", 1010)
+    wrong = games.grade(game, f" {other} ", 1010)
     assert (wrong["right"], wrong["answer"], wrong["cause"]) == (False, other, cause.name)
     assert wrong["hints"] == 2
 
 
 def test_an_unknown_cause_is_refused_naming_the_causes():
     with pytest.raises(ValueError, match="db-down, broker-down.*cpu-hotspot"):
-        gameday.cause("the network")
+        games.cause("the network")
 
 
 def test_the_record_starts_empty_and_survives_a_round_trip(tmp_path):
-    assert gameday.load(tmp_path) == {"current": None, "played": []}
+    assert games.load(tmp_path) == {"current": None, "played": []}
     record = {"current": {"cause": "db-down"}, "played": [{"cause": "worker-down"}]}
-    gameday.save(tmp_path / "home", record)
-    assert gameday.load(tmp_path / "home") == record
+    games.save(tmp_path / "home", record)
+    assert games.load(tmp_path / "home") == record
     assert not list((tmp_path / "home").glob(".*.tmp"))  # written whole, then renamed
 
 
@@ -70,7 +70,7 @@ def config(tmp_path) -> LabConfig:
 def running(tmp_path) -> dict:
     record = {"current": {"cause": "db-down", "seed": 2, "started_at": 1000.0, "hints": 1,
                           "traffic": False}, "played": []}
-    gameday.save(tmp_path, record)
+    games.save(tmp_path, record)
     return record
 
 
@@ -78,14 +78,14 @@ def test_a_wrong_cause_name_changes_nothing_and_the_game_goes_on(tmp_path):
     record = running(tmp_path)
     with pytest.raises(LabError, match="no cause 'dns'"):
         game_cli.answer(config(tmp_path), "dns")
-    assert json.loads((tmp_path / gameday.RECORD).read_text()) == record
+    assert json.loads((tmp_path / games.RECORD).read_text()) == record
 
 
 def test_a_second_game_is_refused_while_one_runs(tmp_path):
     record = running(tmp_path)
     with pytest.raises(LabError, match="already running"):
         game_cli.start(config(tmp_path), seed=None, with_traffic=False)
-    assert gameday.load(tmp_path) == record
+    assert games.load(tmp_path) == record
 
 
 def test_hint_answer_and_stop_need_a_running_game(tmp_path):
@@ -101,9 +101,18 @@ def test_status_tells_the_time_and_hints_but_never_the_cause(tmp_path, capsys):
     assert game_cli.status(config(tmp_path)) == 0
     out = capsys.readouterr().out
     assert "hints used: 1 of 3" in out and "db-down" not in out
-    gameday.save(tmp_path, {"current": None, "played": [gameday.grade(
+    games.save(tmp_path, {"current": None, "played": [games.grade(
         {"cause": "db-down", "seed": 2, "started_at": 1000.0, "hints": 1, "traffic": False},
         "worker-down", 1130)]})
     assert game_cli.status(config(tmp_path)) == 3
     out = capsys.readouterr().out
     assert "No game day is running" in out and "db-down" in out and "wrong in 2 min 10 s" in out
+
+
+def test_the_causes_command_lists_every_cause_once_with_what_it_breaks():
+    from gameday import cli
+
+    lines = cli.causes_list()
+    assert [line.split()[0] for line in lines] == NAMES
+    assert all(line.split(None, 1)[1] == c.title for line, c in zip(lines, CAUSES, strict=True))
+    assert len(NAMES) == len(set(NAMES))

@@ -1,4 +1,6 @@
+import argparse
 import re
+import subprocess
 
 import pytest
 
@@ -6,6 +8,7 @@ from labctl import components, config_files
 from labctl.config import ROOT
 from labctl.proc import LabError
 from labkit.settings import read_env
+from tests.helpers import lab_parser
 
 # Quoted, escaped and commented values, as compose's dotenv reads them (the same file is read by
 # docker-compose itself in tests/static/test_compose.py).
@@ -49,7 +52,9 @@ def test_gateway_template_names_only_variables_the_lab_provides():
     assert names == {"GATEWAY_LISTEN", "GATEWAY_STATUS_LISTEN", "API_UPSTREAM", "OTLP_UPSTREAM",
                      "GATEWAY_ACCESS_LOG", "STOREFRONT_ROOT", "GATEWAY_UPSTREAM_RESOLVE",
                      "GATEWAY_ACCESS_LOG_COPY", "GATEWAY_JAEGER_QUERY_UPSTREAM",
-                     "GATEWAY_PROMETHEUS_UPSTREAM", "GATEWAY_SERVER_NAMES"}
+                     "GATEWAY_PROMETHEUS_UPSTREAM", "GATEWAY_SERVER_NAMES",
+                     "GATEWAY_ALERTMANAGER_LISTEN", "GATEWAY_ALERTMANAGER_UPSTREAM",
+                     "GATEWAY_JAEGER_UI_PORT", "GATEWAY_GRAFANA_PORT"}
 
 
 def test_component_names_are_the_compose_service_names():
@@ -74,3 +79,20 @@ def test_free_ports_are_different_ports():
 
     ports = free_ports(40)
     assert len(set(ports)) == 40 and all(1024 < p < 65536 for p in ports)
+
+
+def test_the_lab_script_puts_every_packages_commands_together():
+    """labctl's commands, then bench's, k8s, gameday's and the harness's, as before the split."""
+    sub = next(a for a in lab_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == [
+        "up", "down", "status", "logs", "stop", "start", "restart", "chaos", "alerts", "traffic",
+        "profile", "check", "doctor", "progress", "dashboard", "bench", "k8s", "gameday", "test"]
+    assert lab_parser().parse_args(["gameday", "status"]).lifecycle is False
+
+
+def test_the_lab_command_runs_on_a_bare_python3():
+    """./lab is run by the machine's python3 before anything is installed: only `./lab test`
+    needs a package beyond the standard library (PyYAML, for the compose phase)."""
+    r = subprocess.run(["python3", "-I", "-S", str(ROOT / "lab"), "--help"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and "gameday" in r.stdout, r.stderr

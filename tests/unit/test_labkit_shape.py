@@ -48,8 +48,8 @@ def test_one_json_client():
     with no Accept header (RabbitMQ's metrics among them)."""
     own = {"labkit/http.py", "tests/unit/test_tracestore.py", "bench/stack.py",
            "labctl/proc.py", str(Path(__file__).resolve().relative_to(ROOT))}
-    found = [path for path, text in sources("bench", "labctl", "scripts", "tests",
-                                            "exercises").items()
+    found = [path for path, text in sources("bench", "labctl", "harness", "gameday", "scripts",
+                                            "tests", "exercises").items()
              if "urlopen(" in text and path not in own]
     assert found == []
 
@@ -68,7 +68,7 @@ COPIES = {
                            r""" in """,
     "trace tree's parent": r"""(CHILD_OF =|["']CHILD_OF["'])""",
 }
-CODE = ("bench", "labctl", "scripts", "exercises", "nginx/html")
+CODE = ("bench", "labctl", "harness", "gameday", "scripts", "exercises", "nginx/html")
 
 
 @pytest.mark.parametrize("rule", COPIES)

@@ -85,5 +85,6 @@ def test_the_cpu_burn_fault_takes_0_to_2000_ms():
 def test_the_fraud_score_burns_cpu_not_time_asleep():
     cpu = time.thread_time()
     score = score_fraud_risk("Shopper@Example.com", 0.2)
-    assert time.thread_time() - cpu >= 0.05  # on the CPU (a sleep spends ~0), on a busy machine too
+    # All of it on the CPU (a sleep spends ~0), on a busy machine too (CI ran it beside others).
+    assert time.thread_time() - cpu >= 0.2
     assert 0 <= score < 100 and 0 <= score_fraud_risk("shopper@example.com", 0.0) < 100

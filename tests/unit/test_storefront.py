@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from labctl.config import ROOT
-from tracestore.store import JSON, decode_spans
+from tracestore.otlp import JSON, decode_spans
 
 HTML = ROOT / "nginx" / "html"
 SOURCE = ROOT / "storefront"
@@ -98,3 +98,25 @@ def test_the_trace_store_reads_what_the_browser_exporter_sends():
     assert ("span.kind", "string", "client") in fetch.tags
     assert fetch.start_us == 1795316946321099 and fetch.duration_us == 19500
     assert fetch.logs[0][1] == (("event", "string", "fetchStart"),)
+
+
+def test_the_links_to_jaeger_and_grafana_follow_the_ports_of_env(tmp_path):
+    """A port changed in .env reaches the order page's links: the gateway renders the two ports
+    at /gateway/links (natively from ./lab's settings; compose and Kubernetes pass them in its
+    environment, tests/static/test_compose.py), and the page builds its links from them."""
+    from labctl import config_files
+    from labctl.config import load
+
+    cfg = load({"LAB_HOME": str(tmp_path / "home"), "JAEGER_UI_PORT": "26686",
+                "GRAFANA_PORT": "13000"})
+    config_files.write_nginx(cfg)
+    conf = (config_files.nginx_dir(cfg) / "conf.d" / "default.conf").read_text()
+    links = re.search(r"location = /gateway/links \{[^}]*return 200 '(.*)\\n';", conf).group(1)
+    assert json.loads(links) == {"jaeger_ui_port": "26686", "grafana_port": "13000"}
+    app = (HTML / "assets" / "app.js").read_text()
+    assert "plainFetch('/gateway/links'" in app
+    for field, used in (("jaeger_ui_port", "lab.jaegerPort"), ("grafana_port", "lab.grafanaPort")):
+        assert f"{used} = ports.{field}" in app, field
+    assert "${lab.host}:${lab.jaegerPort}" in app and "${lab.host}:${lab.grafanaPort}" in app
+    # The first view waits for the ports, so no link is drawn with the defaults first.
+    assert app.rstrip().endswith("linksRead.then(() => route(true));")

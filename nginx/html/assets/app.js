@@ -8,6 +8,7 @@ import {
   Waterfall, buildTrace, el, formatUs, logList, slowestExemplar,
 } from './trace-view.js';
 import RULES from './lab-rules.js';
+import { watchReadiness } from './readiness.js';
 
 // Taken before the SDK wraps fetch: reading the trace, the logs and the exemplars is the lab
 // looking at itself, and must not add spans (a trace per poll) to what it looks at.
@@ -54,6 +55,19 @@ const lab = {
   jaegerPort: document.querySelector('meta[name="lab:jaeger-port"]')?.content || '16686',
   grafanaPort: document.querySelector('meta[name="lab:grafana-port"]')?.content || '3000',
 };
+// The ports .env gives Jaeger's UI and Grafana, which the gateway renders (GET /gateway/links);
+// the meta tags' defaults stay when it cannot say. Read once, before the first view.
+const linksRead = plainFetch('/gateway/links', { headers: { Accept: 'application/json' } })
+  .then((response) => (response.ok ? response.json() : {}))
+  .then((ports) => {
+    if (/^[0-9]{1,5}$/.test(ports.jaeger_ui_port)) lab.jaegerPort = ports.jaeger_ui_port;
+    if (/^[0-9]{1,5}$/.test(ports.grafana_port)) lab.grafanaPort = ports.grafana_port;
+  })
+  .catch(() => {});
+
+// How warm the telemetry is (a trace stored, every target scraped), until it is ready.
+const readinessLine = document.getElementById('telemetry-readiness');
+if (readinessLine) watchReadiness(plainFetch, readinessLine);
 
 // One correlation id per shopping journey: browsing, the album and the checkout share it, so
 // `grep <id>` over the logs shows the whole visit. The next journey starts after an order.
@@ -743,4 +757,4 @@ window.addEventListener('hashchange', () => route());
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'hidden') flushTelemetry();
 });
-route(true);
+linksRead.then(() => route(true));

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import yaml
 
-from labctl import bootstrap, standins
-from labctl.compose_stack import PUBLISHED_PORTS, ComposeStack, override, project_builds
+from harness import standins
+from harness.compose_stack import PUBLISHED_PORTS, ComposeStack, override, project_builds
+from harness.engine import Engine
+from labctl import bootstrap
 from labctl.config import ROOT
-from labctl.engine import Engine
 from labctl.proc import LabError, foreground, free_ports
 from labkit.settings import admin_token
 
@@ -150,10 +151,6 @@ class Phase:
         self.engine = self.stack = None
         shutil.rmtree(self.home, ignore_errors=True)
         return rc
-
-
-def run_phase(home: Path, pytest_args: list[str]) -> int:
-    return Phase(home).run(pytest_args)
 
 
 def _tear_down(engine: Engine, stack: ComposeStack | None) -> int:

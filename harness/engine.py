@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from labctl.proc import MARKER, LabError, pid_alive, wait_until
+from labctl.proc import MARKER, LabError, end, pid_alive, processes, wait_until
 
 START_TIMEOUT_S = 60
 
@@ -32,6 +32,13 @@ def _iptables_rules() -> list[str]:
     if shutil.which("iptables-save") is None:
         return []
     return firewall_state(subprocess.run(["iptables-save"], capture_output=True, text=True).stdout)
+
+
+def mounts_under(*roots: str) -> list[str]:
+    """The mount points under these folders, the deepest first (the order to unmount them)."""
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1] for line in f]
+    return sorted({p for p in points if p.startswith(roots)}, reverse=True)
 
 
 def _interfaces() -> set[str]:
@@ -91,27 +98,13 @@ class Engine:
     def processes(self) -> list[int]:
         """dockerd, its containerd and the container shims: every process naming our roots."""
         roots = (str(self.exec_root).encode(), str(self.data_root).encode())
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if any(r in cmdline for r in roots) and pid_alive(int(entry.name)):
-                found.append(int(entry.name))
-        return found
+        return [pid for pid, seen in processes("cmdline")
+                if any(r in seen["cmdline"] for r in roots) and pid_alive(pid)]
 
     def stop(self) -> None:
         """Stop the daemon (it stops its containerd), then anything that outlived it."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+            end(self.proc, signal.SIGTERM, grace_s=30)
         for pid in self.processes():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -121,10 +114,7 @@ class Engine:
         shutil.rmtree(self.exec_root, ignore_errors=True)
 
     def mounts(self) -> list[str]:
-        roots = (str(self.exec_root), str(self.data_root))
-        with open("/proc/self/mounts") as f:
-            points = [line.split()[1] for line in f]
-        return sorted({p for p in points if p.startswith(roots)}, reverse=True)
+        return mounts_under(str(self.exec_root), str(self.data_root))
 
     def leftovers(self) -> list[str]:
         """What the engine left on the host: must be nothing once it has stopped."""

@@ -12,8 +12,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from harness.engine import Engine
 from labctl.config import ROOT
-from labctl.engine import Engine
 from labctl.proc import LabError
 
 STANDINS = ROOT / "tests" / "compose" / "standins"

@@ -7,10 +7,20 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from labctl import bootstrap, compose_phase
+from harness import compose_phase
+from labctl import bootstrap
 from labctl.config import ROOT, load
-from labctl.proc import foreground
-from labctl.stack import down, isolated_environment, say, up
+from labctl.proc import end, foreground
+from labctl.stack import PORT_NAMES, down, isolated_environment, say, up
+
+# Only the test suite needs these, so a learner's ./lab up does not install them.
+TEST_APT_PACKAGES = {
+    # Validates docker-compose.yml; `config` needs no Docker engine.
+    "docker-compose": "/usr/bin/docker-compose",
+    # The storefront's browser test, and the rebuild of its bundle.
+    "chromium": "/usr/bin/chromium",
+    "npm": "/usr/bin/npm",
+}
 
 
 class Interrupted(BaseException):
@@ -50,7 +60,7 @@ def run_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool,
 
 def _run_phases(cfg_env: dict[str, str], pytest_args: list[str], keep: bool, lint: bool,
                 phases: tuple[str, ...], compose: compose_phase.Phase | None) -> int:
-    bootstrap.ensure_all(for_tests=True)
+    bootstrap.ensure_all(TEST_APT_PACKAGES)
     venv = ROOT / ".venv" / "bin"
     if lint:
         say("ruff check")
@@ -95,8 +105,8 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
             try:
                 rc = foreground(argv, cfg.env, ROOT)
             except BaseException:
-                if inprocess is not None:
-                    stop_inprocess_tests(inprocess[0])
+                if inprocess is not None:  # SIGTERM: tests/api's pytest tears its cluster down
+                    end(inprocess[0], signal.SIGTERM, grace_s=30)
                 raise
             if inprocess is not None:
                 inprocess_rc = finish_inprocess_tests(*inprocess)
@@ -107,7 +117,10 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
         return 0
     finally:
         if keep:
-            say(f"test stack kept running under {home} (LAB_HOME={home})")
+            # Its ports are its own, not .env's: ./lab reaches it with them in the environment.
+            ports = " ".join(f"{name}={cfg.env[name]}" for name in PORT_NAMES)
+            say(f"test stack kept running under {home}; ./lab reaches it with:\n"
+                f"  env LAB_HOME={home} LAB_MODE=native {ports} ./lab status")
         else:
             down(cfg, volumes=False)
 
@@ -130,11 +143,3 @@ def finish_inprocess_tests(proc: subprocess.Popen, log: Path) -> int:
     print(log.read_text(), flush=True)
     return 0 if rc == 5 else rc  # 5: none selected by the arguments given
 
-
-def stop_inprocess_tests(proc: subprocess.Popen) -> None:
-    """Interrupted: SIGTERM, on which tests/api's pytest runs its teardown (its cluster)."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()

@@ -1,55 +1,15 @@
-"""Game day: one hidden fault, to be found from the signals (`./lab gameday`, exercise 09).
+"""The hints of a running game: what the lab's signals say now (never the answer), more pointed
+at each of the three levels."""
 
-What is here is what both `./lab gameday` and exercise 09's check need, standard library only:
-the pick of a cause from a seed (the causes, and how each shows in the lab's own signals, are
-gameday_causes.py), graded hints read from the signals (never from the answer), the grading,
-and the record of the games played (`gameday.json` in the lab's home). labctl/gameday.py
-switches the faults on and off.
-"""
+from gameday.causes import Outcome, buy, health, pg_up
+from labkit.jaeger import HTTP_STATUS, JaegerError, SpanTree
+from labkit.probes import Lab
+from labkit.shop import Step
 
-import json
-import random
-from pathlib import Path
-from typing import Any
-
-from .gameday_causes import BY_CAUSE, CAUSES, Cause, Outcome, buy, health, pg_up
-from .jaeger import HTTP_STATUS, JaegerError, SpanTree
-from .probes import Lab
-from .shop import Step
-
-__all__ = ["BY_CAUSE", "CAUSES", "Cause", "cause", "grade", "hint", "load", "pick", "save"]
-
-RECORD = "gameday.json"
-HINT_LEVELS = ("what a shopper sees", "what the metrics and alerts say",
-               "where a purchase's trace points")
+LEVELS = ("what a shopper sees", "what the metrics and alerts say",
+          "where a purchase's trace points")
 
 
-def pick(seed: int) -> Cause:
-    """The cause a seed picks: the same one for the same seed, on every machine."""
-    return random.Random(seed).choice(CAUSES)
-
-
-def seed_for(name: str) -> int:
-    """The smallest seed that picks the cause `name`."""
-    return next(s for s in range(10_000) if pick(s).name == name)
-
-
-def cause(answer: str) -> Cause:
-    """The cause an answer names (any case); ValueError listing the causes otherwise."""
-    found = BY_CAUSE.get(answer.strip().lower())
-    if found is None:
-        raise ValueError(f"no cause {answer!r}; the causes are: {', '.join(BY_CAUSE)}")
-    return found
-
-
-def grade(game: dict[str, Any], answer: str, now: float) -> dict[str, Any]:
-    """The verdict on an answer to a running game (ValueError for an unknown cause)."""
-    said = cause(answer)
-    return {**game, "answer": said.name, "right": said.name == game["cause"],
-            "answered_at": now, "seconds": round(now - game["started_at"], 1)}
-
-
-# --- hints: what the signals say now, more pointed at each level ----------------------------
 def hint(lab: Lab, level: int) -> list[str]:
     """The lines of hint `level` (1..3), read from the lab now."""
     if level == 1:
@@ -126,18 +86,3 @@ def _busiest(tree: SpanTree) -> str:
     return (f"the span with the most time of its own is {span.service.rsplit('-', 1)[-1]} "
             f"{span.operation}: {span.self_us / 1000:.0f} of its {span.duration_us / 1000:.0f}"
             " ms")
-
-
-# --- the record of the games (gameday.json in the lab's home) -------------------------------
-def load(home: Path) -> dict[str, Any]:
-    path = home / RECORD
-    if not path.is_file():
-        return {"current": None, "played": []}
-    return json.loads(path.read_text())
-
-
-def save(home: Path, record: dict[str, Any]) -> None:
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = home / f".{RECORD}.tmp"
-    tmp.write_text(json.dumps(record, indent=2))
-    tmp.replace(home / RECORD)

@@ -1,6 +1,6 @@
 """`./lab gameday start|hint|answer|status|stop`: one hidden fault, found from the signals.
 
-`start` picks a cause (labkit/gameday.py: a stopped component or a chaos fault) from
+`start` picks a cause (causes.py: a stopped component or a chaos fault) from
 a seed and switches it on, with background traffic if asked; `hint` gives the next of three
 graded hints, read from the signals; `answer CAUSE` grades the diagnosis, ends the fault and
 waits until the lab is healthy again; `stop` gives up (the cause is told, nothing graded).
@@ -13,12 +13,13 @@ import random
 import time
 from datetime import datetime
 
+from gameday import games, hints
+from gameday.causes import BY_CAUSE, CAUSES, Cause
 from labctl import chaos, compose, stack, traffic
 from labctl.config import LabConfig, load
 from labctl.proc import LabError
 from labctl.stack import say
-from labkit import gameday, http
-from labkit.gameday import CAUSES, HINT_LEVELS, Cause
+from labkit import http
 from labkit.probes import Lab, NotYet
 from labkit.settings import run_mode
 
@@ -30,33 +31,22 @@ RULES = ("Find out what is wrong from the signals: the storefront, Prometheus, t
 
 def lab_for(cfg: LabConfig, since: float | None = None) -> Lab:
     """The check library's view of this lab (probes.py), looking from `since`."""
-    return Lab(argparse.Namespace(
-        base_url=cfg.url("GATEWAY_PORT"), prometheus_url=cfg.url("PROMETHEUS_PORT"),
-        jaeger_url=cfg.url("JAEGER_UI_PORT"), receiver_url=cfg.url("ALERT_RECEIVER_PORT"),
-        since=time.time() - 600 if since is None else since, mode=run_mode(home=cfg.home)))
+    return Lab(base_url=cfg.url("GATEWAY_PORT"), prometheus_url=cfg.url("PROMETHEUS_PORT"),
+               jaeger_url=cfg.url("JAEGER_UI_PORT"), receiver_url=cfg.url("ALERT_RECEIVER_PORT"),
+               since=time.time() - 600 if since is None else since, mode=run_mode(home=cfg.home))
 
 
-def _component(cfg: LabConfig, verb: str, service: str) -> None:
-    """`./lab stop|start SERVICE`, in the lab's run mode."""
-    if run_mode(home=cfg.home) == "compose":
-        if compose.run(argparse.Namespace(command=verb, service=service)) != 0:
-            raise LabError(f"gameday: docker compose {verb} {service} failed")
-    else:
-        (stack.stop if verb == "stop" else stack.start)(cfg, service)
-
-
-def switch_on(cfg: LabConfig, cause: Cause) -> None:
-    if cause.stop:
-        _component(cfg, "stop", cause.stop)
-    else:
-        chaos.wait_in_effect(chaos.call(cfg, "PUT", dict(cause.faults)))
-
-
-def switch_off(cfg: LabConfig, cause: Cause) -> None:
-    if cause.stop:
-        _component(cfg, "start", cause.stop)
-    else:
-        chaos.wait_in_effect(chaos.call(cfg, "DELETE"))
+def switch(cfg: LabConfig, cause: Cause, on: bool) -> None:
+    """A game's fault on or off: its component stopped or started as `./lab stop|start` does in
+    the lab's run mode, or its chaos faults set or reset."""
+    verb = "stop" if on else "start"
+    if not cause.stop:
+        chaos.wait_in_effect(chaos.call(cfg, "PUT", dict(cause.faults)) if on
+                             else chaos.call(cfg, "DELETE"))
+    elif run_mode(home=cfg.home) != "compose":
+        (stack.stop if on else stack.start)(cfg, cause.stop)
+    elif compose.run(verb, service=cause.stop) != 0:
+        raise LabError(f"gameday: docker compose {verb} {cause.stop} failed")
 
 
 def wait_healthy(cfg: LabConfig) -> str:
@@ -74,14 +64,14 @@ def wait_healthy(cfg: LabConfig) -> str:
 
 
 def current(cfg: LabConfig) -> tuple[dict, dict]:
-    record = gameday.load(cfg.home)
+    record = games.load(cfg.home)
     if not record["current"]:
         raise LabError("gameday: no game day is running; start one: ./lab gameday start")
     return record, record["current"]
 
 
 def start(cfg: LabConfig, seed: int | None, with_traffic: bool) -> None:
-    record = gameday.load(cfg.home)
+    record = games.load(cfg.home)
     if record["current"]:
         raise LabError("gameday: a game day is already running (since "
                        f"{_clock(record['current']['started_at'])}): answer it, "
@@ -94,13 +84,13 @@ def start(cfg: LabConfig, seed: int | None, with_traffic: bool) -> None:
         raise LabError(f"gameday: start from a healthy lab with no fault on ({exc}); "
                        "./lab up, ./lab chaos reset") from None
     seed = random.SystemRandom().randrange(1_000_000) if seed is None else seed
-    cause = gameday.pick(seed)
+    cause = games.pick(seed)
     started_traffic = with_traffic and not traffic.status(cfg)
     game = {"cause": cause.name, "seed": seed, "started_at": time.time(), "hints": 0,
             "traffic": started_traffic}
     record["current"] = game  # before the fault: `stop` can always undo it
-    gameday.save(cfg.home, record)
-    switch_on(cfg, cause)
+    games.save(cfg.home, record)
+    switch(cfg, cause, on=True)
     if started_traffic:
         traffic.start(cfg)
     say(f"game day started at {_clock(game['started_at'])} (seed {seed})"
@@ -113,11 +103,11 @@ def start(cfg: LabConfig, seed: int | None, with_traffic: bool) -> None:
 
 def hint(cfg: LabConfig) -> None:
     record, game = current(cfg)
-    level = min(game["hints"] + 1, len(HINT_LEVELS))
-    lines = gameday.hint(lab_for(cfg, since=game["started_at"]), level)
+    level = min(game["hints"] + 1, len(hints.LEVELS))
+    lines = hints.hint(lab_for(cfg, since=game["started_at"]), level)
     game["hints"] = max(game["hints"], level)
-    gameday.save(cfg.home, record)
-    print(f"Hint {level} of {len(HINT_LEVELS)}: {HINT_LEVELS[level - 1]}")
+    games.save(cfg.home, record)
+    print(f"Hint {level} of {len(hints.LEVELS)}: {hints.LEVELS[level - 1]}")
     print("\n".join(f"  {line}" for line in lines))
 
 
@@ -126,20 +116,20 @@ def end(cfg: LabConfig, record: dict, game: dict, verdict: dict | None) -> str:
     record["current"] = None
     if verdict is not None:
         record["played"].append(verdict)
-    switch_off(cfg, gameday.BY_CAUSE[game["cause"]])
+    switch(cfg, BY_CAUSE[game["cause"]], on=False)
     if game.get("traffic"):
         traffic.stop(cfg)
-    gameday.save(cfg.home, record)
+    games.save(cfg.home, record)
     return wait_healthy(cfg)
 
 
 def answer(cfg: LabConfig, said: str) -> int:
     record, game = current(cfg)
     try:
-        verdict = gameday.grade(game, said, time.time())
+        verdict = games.grade(game, said, time.time())
     except ValueError as exc:  # nothing changes: the game goes on
         raise LabError(f"gameday: {exc}") from None
-    cause = gameday.BY_CAUSE[game["cause"]]
+    cause = BY_CAUSE[game["cause"]]
     healthy = end(cfg, record, game, verdict)  # first: the fault ends whatever happens next
     if verdict["right"]:
         print(f"Right: {cause.title} ({cause.name}).")
@@ -156,19 +146,19 @@ def answer(cfg: LabConfig, said: str) -> int:
 
 def give_up(cfg: LabConfig) -> None:
     record, game = current(cfg)
-    cause = gameday.BY_CAUSE[game["cause"]]
+    cause = BY_CAUSE[game["cause"]]
     healthy = end(cfg, record, game, None)
     print(f"It was: {cause.title} ({cause.name}).")
     say(f"the fault is over: {healthy}")
 
 
 def status(cfg: LabConfig) -> int:
-    record = gameday.load(cfg.home)
+    record = games.load(cfg.home)
     game = record["current"]
     if game:
         print(f"A game day is running since {_clock(game['started_at'])} "
               f"({_duration(time.time() - game['started_at'])}); hints used: {game['hints']} "
-              f"of {len(HINT_LEVELS)}" + ("; background traffic on" if game["traffic"] else ""))
+              f"of {len(hints.LEVELS)}" + ("; background traffic on" if game["traffic"] else ""))
     else:
         print("No game day is running.")
     for played in record["played"][-5:]:
@@ -176,6 +166,13 @@ def status(cfg: LabConfig) -> int:
               f"{played['answer']}: {'right' if played['right'] else 'wrong'} in "
               f"{_duration(played['seconds'])} with {played['hints']} hint(s)")
     return 0 if game else 3
+
+
+def causes_list() -> list[str]:
+    """Every cause a game may pick, one per line: its name (what an answer says) and what it
+    breaks. Which one a game picked is never shown before the answer."""
+    width = max(len(c.name) for c in CAUSES) + 2
+    return [f"{c.name:<{width}}{c.title}" for c in CAUSES]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -190,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
         return answer(cfg, args.cause)
     elif args.action == "stop":
         give_up(cfg)
+    elif args.action == "causes":
+        print("\n".join(causes_list()))
     else:
         return status(cfg)
     return 0
@@ -197,8 +196,8 @@ def run(args: argparse.Namespace) -> int:
 
 def configure_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("gameday", help="a game day: one hidden fault to diagnose from the signals")
-    p.add_argument("action", choices=["start", "hint", "answer", "status", "stop"])
-    p.add_argument("cause", nargs="?", help=f"with answer: one of {', '.join(gameday.BY_CAUSE)}")
+    p.add_argument("action", choices=["start", "hint", "answer", "status", "stop", "causes"])
+    p.add_argument("cause", nargs="?", help=f"with answer: one of {', '.join(BY_CAUSE)}")
     p.add_argument("--seed", type=int, help="with start: the seed that picks the cause")
     p.add_argument("--traffic", action="store_true",
                    help="with start: background shoppers while the game runs")
