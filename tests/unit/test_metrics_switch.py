@@ -22,7 +22,15 @@ def test_metrics_are_on_unless_switched_off(monkeypatch):
     assert Settings().metrics_enabled is False
 
 
-def test_with_metrics_off_nothing_is_instrumented_and_metrics_answers_empty():
+@pytest.fixture
+def metrics_back_on():
+    """Switching metrics off is for the whole process: on again after the test, whatever
+    happens (a later test of the same worker counts on them: CI's test_outages did)."""
+    yield
+    business.set_enabled(True)
+
+
+def test_with_metrics_off_nothing_is_instrumented_and_metrics_answers_empty(metrics_back_on):
     app = FastAPI()
     http_metrics.instrument(app, enabled=False)
     assert [m.cls.__name__ for m in app.user_middleware] == []
