@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import compose_phase
+from harness import alone, compose_phase
 from labctl import bootstrap
 from labctl.config import ROOT, load
 from labctl.proc import end, foreground
@@ -92,26 +92,28 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
         say(f"starting the test stack under {home}")
         up(cfg)
         n = os.environ.get("LAB_TEST_WORKERS", "4")
-        # Parallel first; then the tests that stop components, one at a time, on the same stack.
+        # Parallel first; then the tests that stop components, one at a time, on the same stack,
+        # while those marked `alone` run on a stack of their own (alone.py).
         on_stack = "not inprocess and not compose"
         phases = [["-n", n, "--dist", "loadgroup", "-m", f"not disruptive and {on_stack}"],
-                  ["-p", "no:xdist", "-m", f"disruptive and {on_stack}"]]
+                  ["-p", "no:xdist", "-m", f"disruptive and not alone and {on_stack}"]]
         for number, phase in enumerate(phases):
             if number == 1 and before_disruptive is not None:
                 before_disruptive()
-            inprocess = start_inprocess_tests(cfg.env, pytest_args, home) if number == 0 else None
+            beside = (start_inprocess_tests(cfg.env, pytest_args, home) if number == 0
+                      else start_alone_tests(cfg_env, pytest_args))
             argv = [str(venv / "pytest"), *phase, *pytest_args]
             say(" ".join(argv[1:]))
             try:
                 rc = foreground(argv, cfg.env, ROOT)
             except BaseException:
-                if inprocess is not None:  # SIGTERM: tests/api's pytest tears its cluster down
-                    end(inprocess[0], signal.SIGTERM, grace_s=30)
+                if beside is not None:  # SIGTERM: what runs beside stops what it started
+                    end(beside[0], signal.SIGTERM, grace_s=60)
                 raise
-            if inprocess is not None:
-                inprocess_rc = finish_inprocess_tests(*inprocess)
-                if inprocess_rc != 0 and rc in (0, 5):
-                    rc = inprocess_rc
+            if beside is not None:
+                beside_rc = finish_beside(*beside)
+                if beside_rc != 0 and rc in (0, 5):
+                    rc = beside_rc
             if rc not in (0, 5):  # 5: no test selected in this phase
                 return rc
         return 0
@@ -126,7 +128,7 @@ def run_native_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool
 
 
 def start_inprocess_tests(env: dict[str, str], pytest_args: list[str],
-                          home: Path) -> tuple[subprocess.Popen, Path]:
+                          home: Path) -> tuple[subprocess.Popen, Path, str]:
     """The in-process API tests (tests/api), beside the parallel phase: a pytest process of
     their own, since they point the application's settings at a PostgreSQL of their own."""
     argv = [str(ROOT / ".venv" / "bin" / "pytest"), "-p", "no:xdist", "-m",
@@ -134,12 +136,27 @@ def start_inprocess_tests(env: dict[str, str], pytest_args: list[str],
     say(" ".join(argv[1:]) + "  (beside it)")
     log = home / "inprocess-tests.log"
     with log.open("w") as out:
-        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT), log
+        return (subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT),
+                log, "in-process API tests")
 
 
-def finish_inprocess_tests(proc: subprocess.Popen, log: Path) -> int:
+def start_alone_tests(env: dict[str, str], pytest_args: list[str]
+                      ) -> tuple[subprocess.Popen, Path, str] | None:
+    """The tests marked `alone`, on a stack of their own (alone.py), beside the disruptive
+    phase; None when the arguments select none of them."""
+    if not alone.selected(pytest_args):
+        return None
+    argv = [str(ROOT / ".venv" / "bin" / "python"), "-m", "harness.alone", *pytest_args]
+    say(f"-m {alone.MARKER}, on a stack of their own  (beside it)")
+    log = ROOT / ".lab-test-alone.log"
+    with log.open("w") as out:
+        return (subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT),
+                log, "the tests run alone")
+
+
+def finish_beside(proc: subprocess.Popen, log: Path, what: str) -> int:
     rc = proc.wait()
-    say(f"in-process API tests (exit {rc}), their output:")
+    say(f"{what} (exit {rc}), their output:")
     print(log.read_text(), flush=True)
     return 0 if rc == 5 else rc  # 5: none selected by the arguments given
 
