@@ -131,6 +131,31 @@ def jaeger_trace(lab: LabConfig, trace_id: str) -> dict:
     return (body.get("data") or [{"spans": []}])[0]
 
 
+def exemplar_trace_ids(lab: LabConfig, since: float, handler: str, min_s: float) -> list[str]:
+    """The trace ids of the API's exemplars of `handler` from `since`, of requests that took
+    `min_s` or more, slowest first (as the exercises' curl of query_exemplars lists them)."""
+    query = httpx.QueryParams({
+        "query": f'http_request_duration_seconds_bucket{{job="api",handler="{handler}"}}',
+        "start": since, "end": time.time()})
+    found = get_json(lab.url("PROMETHEUS_PORT", f"/api/v1/query_exemplars?{query}"))["data"]
+    slow = [e for series in found for e in series["exemplars"] if float(e["value"]) >= min_s]
+    return [e["labels"]["trace_id"] for e in sorted(slow, key=lambda e: -float(e["value"]))]
+
+
+def busiest_span(trace: dict) -> tuple[str, float]:
+    """The span with the most time of its own, read off the trace as a learner does: its
+    duration less its child spans' durations; (its name, that time in ms)."""
+    children: dict[str, int] = {}
+    for s in trace["spans"]:
+        for ref in s.get("references") or []:
+            if ref.get("refType") == "CHILD_OF" and ref.get("traceID") == s["traceID"]:
+                children[ref["spanID"]] = children.get(ref["spanID"], 0) + s["duration"]
+    own = {s["spanID"]: (s["operationName"], max(0, s["duration"] - children.get(s["spanID"], 0)))
+           for s in trace["spans"]}
+    name, us = max(own.values(), key=lambda named: named[1])
+    return name, us / 1000
+
+
 def trace_id_header(response: httpx.Response) -> str:
     trace_id = response.headers["X-Trace-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", trace_id), response.headers

@@ -38,7 +38,8 @@ CONVERTED = {"01-follow-a-purchase": ["correlation_id", "trace_id", "duration_ms
              "02-database-failure": ["failed_trace_id", "down_seconds", "fired_at"],
              "05-slow-queries": ["slow_trace_id", "statement_ms", "p95_peak_ms"],
              "06-failing-payments": ["declined_trace_id", "dead_letter_peak"],
-             "07-broker-outage": ["held_orders", "down_seconds", "fired_at"]}
+             "07-broker-outage": ["held_orders", "down_seconds", "fired_at"],
+             "10-cpu-hotspot": ["slow_trace_id", "span", "self_ms", "function"]}
 
 
 def test_answers_are_key_value_pairs_of_the_questions_keys():
