@@ -39,6 +39,7 @@ CONVERTED = {"01-follow-a-purchase": ["correlation_id", "trace_id", "duration_ms
              "05-slow-queries": ["slow_trace_id", "statement_ms", "p95_peak_ms"],
              "06-failing-payments": ["declined_trace_id", "dead_letter_peak"],
              "07-broker-outage": ["held_orders", "down_seconds", "fired_at"],
+             "09-game-day": ["cause"],
              "10-cpu-hotspot": ["slow_trace_id", "span", "self_ms", "function"]}
 
 
