@@ -178,6 +178,13 @@ def status(cfg: LabConfig) -> int:
     return 0 if game else 3
 
 
+def causes_list() -> list[str]:
+    """Every cause a game may pick, one per line: its name (what an answer says) and what it
+    breaks. Which one a game picked is never shown before the answer."""
+    width = max(len(c.name) for c in CAUSES) + 2
+    return [f"{c.name:<{width}}{c.title}" for c in CAUSES]
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load()
     if args.action == "start":
@@ -190,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
         return answer(cfg, args.cause)
     elif args.action == "stop":
         give_up(cfg)
+    elif args.action == "causes":
+        print("\n".join(causes_list()))
     else:
         return status(cfg)
     return 0
@@ -197,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
 
 def configure_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("gameday", help="a game day: one hidden fault to diagnose from the signals")
-    p.add_argument("action", choices=["start", "hint", "answer", "status", "stop"])
+    p.add_argument("action", choices=["start", "hint", "answer", "status", "stop", "causes"])
     p.add_argument("cause", nargs="?", help=f"with answer: one of {', '.join(BY_CAUSE)}")
     p.add_argument("--seed", type=int, help="with start: the seed that picks the cause")
     p.add_argument("--traffic", action="store_true",

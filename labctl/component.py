@@ -8,6 +8,7 @@ PostgreSQL and RabbitMQ are in servers.py, the list of all of them in components
 
 import contextlib
 import fcntl
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,9 +23,12 @@ from labctl.proc import (
     port_open,
     read_pid,
     run,
+    socket_activated,
     spawn,
     tail,
     terminate,
+    unix_http_ok,
+    unix_listener,
     wait_until,
 )
 
@@ -119,8 +123,9 @@ class Component:
 
 @dataclass(frozen=True)
 class Health:
-    """Healthy when GET http://127.0.0.1:<port>/<path> answers 2xx."""
-    port: str  # the name of the port's setting, e.g. API_PORT
+    """Healthy when GET http://127.0.0.1:<port>/<path> answers 2xx (GET <path> on the Unix
+    socket, for a program that listens on one: port None)."""
+    port: str | None  # the name of the port's setting, e.g. API_PORT
     path: str
 
 
@@ -143,6 +148,8 @@ class Program(Component):
     `prepare` writes what it reads (config_files.py) before it starts; `config_check`, when given,
     is a command line that must accept those files first (nginx -t). As root, it runs as the
     lab's own unprivileged user (privileges.py), who owns what `writes` names, and only that.
+    `unix_socket`: where it listens instead of a port (no browser reaches a Unix socket): ./lab
+    makes the socket, root's and the lab user's group's, and hands it over as systemd does.
     """
     argv: Callable[[LabConfig], list[str]]
     health: Health
@@ -151,6 +158,7 @@ class Program(Component):
     prepare: Callable[[LabConfig], None] = _nothing
     config_check: Callable[[LabConfig], list[str]] | None = None
     writes: Callable[[LabConfig], list[Path]] = _no_paths
+    unix_socket: Callable[[LabConfig], Path] | None = None
 
     def ports(self, cfg: LabConfig) -> list[int]:
         return [cfg.port(p) for p in self.port_names]
@@ -158,8 +166,13 @@ class Program(Component):
     def healthy(self, cfg: LabConfig) -> tuple[bool, str]:
         if not self.running(cfg):
             return False, "not running"
-        url = cfg.url(self.health.port, self.health.path)
-        return (True, url) if http_ok(url) else (False, f"{url} not answering 2xx")
+        if self.unix_socket is not None:
+            where = f"{self.unix_socket(cfg)} (GET {self.health.path})"
+            ok = unix_http_ok(self.unix_socket(cfg), self.health.path)
+        else:
+            where = cfg.url(self.health.port, self.health.path)
+            ok = http_ok(where)
+        return (True, where) if ok else (False, f"{where} not answering 2xx")
 
     def launch(self, cfg: LabConfig) -> None:
         self.prepare(cfg)
@@ -185,4 +198,13 @@ class Program(Component):
             if check.returncode != 0:
                 raise LabError(f"{self.name}: {' '.join(check_argv[:2])} refused the config:\n"
                                f"{check.stderr.strip()}")
-        spawn(argv, env, self.log(cfg), self.pidfile(cfg), ROOT, **privileges.as_user(user))
+        if self.unix_socket is None:
+            spawn(argv, env, self.log(cfg), self.pidfile(cfg), ROOT, **privileges.as_user(user))
+            return
+        path = self.unix_socket(cfg)
+        with unix_listener(path) as sock:
+            if user is not None:  # nginx's workers connect as the lab user
+                os.chown(path, -1, user.pw_gid)
+                os.chmod(path, 0o660)
+            spawn(socket_activated(cfg.venv_bin / "python", argv, sock), env, self.log(cfg),
+                  self.pidfile(cfg), ROOT, pass_fds=(sock.fileno(),), **privileges.as_user(user))

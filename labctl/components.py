@@ -70,11 +70,14 @@ def prometheus_argv(cfg: LabConfig) -> list[str]:
 
 
 def alertmanager_argv(cfg: LabConfig) -> list[str]:
+    """On the Unix socket ./lab hands it (a web page reaches any loopback port, and Alertmanager
+    answers every origin): its port, ALERTMANAGER_PORT, is the gateway's, which refuses other
+    pages' origins and host names (nginx/templates/default.conf.template)."""
     home = config_files.alertmanager_dir(cfg)
     return [
         "prometheus-alertmanager", f"--config.file={home / 'alertmanager.yml'}",
-        f"--storage.path={home / 'data'}",
-        f"--web.listen-address=127.0.0.1:{cfg.port('ALERTMANAGER_PORT')}",
+        f"--storage.path={home / 'data'}", "--web.systemd-socket",
+        f"--web.external-url=http://localhost:{cfg.port('ALERTMANAGER_PORT')}/",
         "--cluster.listen-address=",  # a single instance: no gossip port
     ]
 
@@ -114,7 +117,8 @@ COMPONENTS: list[Component] = [
         argv=lambda c: nginx_argv(c, "-g", "daemon off;"), prepare=config_files.write_nginx,
         config_check=lambda c: nginx_argv(c, "-t"),
         health=Health("GATEWAY_PORT", "/gateway/health"),
-        port_names=("GATEWAY_PORT", "GATEWAY_STATUS_PORT"), depends_on=("api",),
+        port_names=("GATEWAY_PORT", "GATEWAY_STATUS_PORT", "ALERTMANAGER_PORT"),
+        depends_on=("api",),
         # Its temp files and pid, the access log (its log here) and the error log.
         writes=lambda c: [config_files.nginx_dir(c) / "tmp", c.logs / "gateway.log",
                           config_files.nginx_error_log(c)],
@@ -132,8 +136,9 @@ COMPONENTS: list[Component] = [
     ),
     Program(
         name="alertmanager", description="Alertmanager", argv=alertmanager_argv,
-        prepare=config_files.write_alertmanager, health=Health("ALERTMANAGER_PORT", "/-/ready"),
-        port_names=("ALERTMANAGER_PORT",), depends_on=("alert-receiver",),
+        prepare=config_files.write_alertmanager, health=Health(None, "/-/ready"),
+        port_names=(), unix_socket=config_files.alertmanager_socket,
+        depends_on=("alert-receiver",),
         writes=lambda c: [config_files.alertmanager_dir(c) / "data"],
     ),
     Program(

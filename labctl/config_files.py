@@ -57,6 +57,11 @@ def alertmanager_dir(cfg: LabConfig) -> Path:
     return cfg.home / "alertmanager"
 
 
+def alertmanager_socket(cfg: LabConfig) -> Path:
+    """Where Alertmanager listens natively (components.py), the gateway's upstream for it."""
+    return alertmanager_dir(cfg) / "web.sock"
+
+
 def write_alertmanager(cfg: LabConfig) -> None:
     home = alertmanager_dir(cfg)
     (home / "data").mkdir(parents=True, exist_ok=True)
@@ -96,6 +101,9 @@ def write_nginx(cfg: LabConfig) -> None:
         "GATEWAY_ACCESS_LOG_COPY": "/dev/null",  # the access log is in the log dir already
         "GATEWAY_JAEGER_QUERY_UPSTREAM": f"127.0.0.1:{cfg.port('JAEGER_UI_PORT')}",
         "GATEWAY_PROMETHEUS_UPSTREAM": f"127.0.0.1:{cfg.port('PROMETHEUS_PORT')}",
+        # Alertmanager's port is the gateway's, on loopback whatever GATEWAY_BIND is.
+        "GATEWAY_ALERTMANAGER_LISTEN": f"127.0.0.1:{cfg.port('ALERTMANAGER_PORT')}",
+        "GATEWAY_ALERTMANAGER_UPSTREAM": f"unix:{alertmanager_socket(cfg)}",
         "GATEWAY_JAEGER_UI_PORT": str(cfg.port("JAEGER_UI_PORT")),
         "GATEWAY_GRAFANA_PORT": str(cfg.port("GRAFANA_PORT")),
         "STOREFRONT_ROOT": str(ROOT / "nginx" / "html"),

@@ -1,6 +1,7 @@
 """Starting, watching and stopping the lab's processes; polling with deadlines."""
 
 import contextlib
+import http.client
 import os
 import signal
 import socket
@@ -52,6 +53,60 @@ def http_ok(url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
+def unix_http_ok(sock_path: Path, path: str, timeout_s: float = 2.0) -> bool:
+    """http_ok for a server that listens on a Unix socket."""
+    conn = _UnixHTTPConnection(sock_path, timeout_s)
+    try:
+        conn.request("GET", path)
+        return 200 <= conn.getresponse().status < 300
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, sock_path: Path, timeout_s: float) -> None:
+        super().__init__("localhost", timeout=timeout_s)
+        self.sock_path = sock_path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(str(self.sock_path))
+
+
+def unix_listener(path: Path) -> socket.socket:
+    """A listening Unix socket at `path` (mode 600; whoever else must connect is the caller's
+    to allow), replacing the one a previous run left."""
+    if len(os.fsencode(path)) > 107:
+        raise LabError(f"the socket path {path} is longer than a Unix socket's 107 bytes: "
+                       f"keep the lab (or LAB_HOME) in a shorter path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    sock.listen(128)
+    return sock
+
+
+# systemd's socket activation, which the Prometheus servers take (--web.systemd-socket): the
+# listening socket as fd 3, LISTEN_FDS=1 and LISTEN_PID its own pid, set after the fork.
+_ACTIVATE = ("import os, sys; os.dup2(int(sys.argv[1]), 3); "
+             "os.environ.update(LISTEN_FDS='1', LISTEN_PID=str(os.getpid())); "
+             "os.execvp(sys.argv[2], sys.argv[2:])")
+
+
+def socket_activated(python: Path, argv: list[str], sock: socket.socket) -> list[str]:
+    """The command line that runs `argv` with `sock` handed over (pass its fd to the child),
+    through `python` (one the program's user may run)."""
+    return [str(python), "-c", _ACTIVATE, str(sock.fileno()), *argv]
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
@@ -75,7 +130,7 @@ def free_ports(n: int) -> list[int]:
 
 
 def spawn(argv: list[str], env: dict[str, str], log: Path, pidfile: Path, cwd: Path,
-          **as_user: object) -> int:
+          pass_fds: tuple[int, ...] = (), **as_user: object) -> int:
     """Start a long-running program in its own session, output appended to its log (opened
     here: the program, even as another user, writes to the open file). `as_user`: Popen's
     user, group and extra_groups (privileges.as_user)."""
@@ -84,7 +139,7 @@ def spawn(argv: list[str], env: dict[str, str], log: Path, pidfile: Path, cwd: P
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, **as_user,
+            stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=pass_fds, **as_user,
         )
     pidfile.write_text(f"{proc.pid}\n")
     return proc.pid

@@ -223,9 +223,14 @@ class Doctor:
     def alertmanager(self) -> str:
         managers = self.prometheus.alertmanagers()
         if not managers:
-            raise Broken("Prometheus sends its alerts to no Alertmanager (its alerting config, "
-                         "or the Alertmanager is down)")
-        return f"Prometheus sends alerts to {', '.join(managers)}"
+            raise Broken("Prometheus sends its alerts to no Alertmanager (the alerting section "
+                         "of prometheus.yml)")
+        # Configured is not reachable: Prometheus's own scrape of it says whether it answers.
+        up = self.prometheus.query('max(up{job="alertmanager"})')
+        if not up or float(up[0]["value"][1]) != 1:
+            raise Broken(f"Prometheus sends alerts to {', '.join(managers)}, but it does not "
+                         'answer (up{job="alertmanager"} is not 1): is it running?')
+        return f"Prometheus sends alerts to {', '.join(managers)}, which answers"
 
     def receiver_answers(self) -> str:
         resp = http.get(f"{self.receiver}/alerts", timeout_s=5)

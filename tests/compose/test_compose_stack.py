@@ -221,3 +221,15 @@ def test_memory_peaks_stay_within_each_limit(stack, capsys):
         print("\ncontainer memory, peak since start (stand-ins where upstream images are pulled):\n"
               + "\n".join(rows))
     assert over == []
+
+
+def test_alertmanagers_published_port_refuses_other_web_origins(lab):
+    """Compose publishes Alertmanager's port from the gateway (tests/e2e/test_alertmanager_guard.py
+    proves the rest natively, on the same nginx template)."""
+    with httpx.Client(base_url=lab.url("ALERTMANAGER_PORT"), timeout=15) as alertmanager:
+        refused = alertmanager.post("/api/v2/silences", content="{}", headers={
+            "Origin": "http://evil.example", "Content-Type": "application/json"})
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"] == "cross_origin_request"
+        status = alertmanager.get("/api/v2/status")
+        assert status.status_code == 200 and "access-control-allow-origin" not in status.headers

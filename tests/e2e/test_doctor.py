@@ -6,7 +6,7 @@ import json
 import pytest
 
 from labkit.doctor import BROKEN, OK, SKIPPED
-from tests.helpers import lab_command, lab_run
+from tests.helpers import lab_command, lab_run, wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -35,16 +35,24 @@ def test_the_doctor_follows_every_signal_of_a_healthy_lab(lab):
     assert "API traffic" in hops["metrics"]["query"]["detail"]
 
 
-def test_status_says_how_far_the_telemetry_has_warmed_up(lab):
-    r = lab_run(lab, "status")
-    lines = r.stdout.splitlines()
+def telemetry_rows(lab) -> tuple[str, dict[str, str]]:
+    """`./lab status`'s telemetry head line, and its rows by signal."""
+    lines = lab_run(lab, "status").stdout.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("telemetry: "))
-    rows = {line.split()[0]: line for line in lines[head + 1:head + 4]}
+    return lines[head], {line.split()[0]: line for line in lines[head + 1:head + 4]}
+
+
+def test_status_says_how_far_the_telemetry_has_warmed_up(lab, gateway):
+    _, rows = telemetry_rows(lab)
     assert set(rows) == {"traces", "targets", "windows"}
     assert rows["targets"].split()[1] == "ready", rows["targets"]
-    assert rows["traces"].split()[1] == "ready" and "api" in rows["traces"]
+    # The first trace comes with the first request; then the row says so.
+    assert gateway.get("/products").status_code == 200
+    head, rows = wait_for(lambda: (found := telemetry_rows(lab))[1]["traces"].split()[1] ==
+                          "ready" and found, 20, "the traces row to say a trace is stored")
+    assert "api" in rows["traces"]
     # Ready overall only when every row is: the head never says ready over a row that is not.
-    assert (lines[head] == "telemetry: ready") == all(
+    assert (head == "telemetry: ready") == all(
         row.split()[1] == "ready" for row in rows.values())
 
 

@@ -224,6 +224,20 @@ def test_every_port_a_learner_opens_is_published(services):
         assert int(ENV[key]) in published, key
 
 
+def test_alertmanagers_port_is_the_gateways(services):
+    """Alertmanager answers every web origin itself: the host reaches it only through the
+    gateway's server for its port, which refuses other pages' origins and host names."""
+    assert "ports" not in services["alertmanager"]
+    gateway = services["gateway"]
+    published = {(p["host_ip"], str(p["published"]), str(p["target"])) if isinstance(p, dict)
+                 else tuple(p.split("/")[0].split(":")) for p in gateway["ports"]}
+    assert ("127.0.0.1", ENV["ALERTMANAGER_PORT"], "9093") in published
+    assert gateway["environment"]["GATEWAY_ALERTMANAGER_LISTEN"] == "9093"
+    assert (gateway["environment"]["GATEWAY_ALERTMANAGER_UPSTREAM"]
+            == f"alertmanager:{health_port(services['alertmanager'])}")
+    assert gateway["depends_on"]["alertmanager"]["condition"] == "service_healthy"
+
+
 def builds_app(service: dict) -> bool:
     """Built from the project's own Dockerfile (API, worker, migrate, receiver, traffic)."""
     return Path(service.get("build", {}).get("context", "/nonexistent")) == ROOT
@@ -519,12 +533,13 @@ def test_the_gateway_config_compose_runs_passes_nginx_t(services, tmp_path):
     # Debian's nginx 1.22 predates the upstream servers' `resolve` (1.27.3): nginx -t here
     # resolves the names at start instead, which the unresolvable control below relies on.
     rendered, resolving = re.subn(r"(\n\s*server \S+) resolve ", r"\1 ", rendered)
-    assert resolving == 4, "every upstream follows a recreated container"
+    assert resolving == 5, "every upstream follows a recreated container"
     conf, dropped = strip_otel(mounted(gateway, "/etc/nginx/nginx.conf").read_text())
     assert dropped == 5, "only the OpenTelemetry directives may differ from what Debian runs"
     assert "include /etc/nginx/conf.d/*.conf;" in conf
     upstreams = set(re.findall(r"^\s*server\s+([a-z][\w-]*):\d+", rendered, re.M))
-    assert upstreams == {"api", "jaeger", "prometheus"} and upstreams <= set(services)
+    assert upstreams == {"api", "jaeger", "prometheus", "alertmanager"}
+    assert upstreams <= set(services)
 
     checked = nginx_t(tmp_path / "resolvable", conf, rendered,
                       "127.0.0.1 localhost\n127.0.0.1 " + " ".join(sorted(upstreams)) + "\n")

@@ -33,6 +33,7 @@ FLOWS = {
     ("traffic", "gateway", 8000), ("nginx-exporter", "gateway", 8088),
     ("gateway", "prometheus", 9090), ("grafana", "prometheus", 9090),
     ("prometheus", "alertmanager", 9093), ("grafana", "alertmanager", 9093),
+    ("gateway", "alertmanager", 9093),
     ("alertmanager", "alert-receiver", 9095),
     ("prometheus", "postgres-exporter", 9187), ("prometheus", "nginx-exporter", 9113),
 }

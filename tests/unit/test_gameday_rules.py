@@ -107,3 +107,12 @@ def test_status_tells_the_time_and_hints_but_never_the_cause(tmp_path, capsys):
     assert game_cli.status(config(tmp_path)) == 3
     out = capsys.readouterr().out
     assert "No game day is running" in out and "db-down" in out and "wrong in 2 min 10 s" in out
+
+
+def test_the_causes_command_lists_every_cause_once_with_what_it_breaks():
+    from gameday import cli
+
+    lines = cli.causes_list()
+    assert [line.split()[0] for line in lines] == NAMES
+    assert all(line.split(None, 1)[1] == c.title for line, c in zip(lines, CAUSES, strict=True))
+    assert len(NAMES) == len(set(NAMES))

@@ -53,6 +53,7 @@ def test_gateway_template_names_only_variables_the_lab_provides():
                      "GATEWAY_ACCESS_LOG", "STOREFRONT_ROOT", "GATEWAY_UPSTREAM_RESOLVE",
                      "GATEWAY_ACCESS_LOG_COPY", "GATEWAY_JAEGER_QUERY_UPSTREAM",
                      "GATEWAY_PROMETHEUS_UPSTREAM", "GATEWAY_SERVER_NAMES",
+                     "GATEWAY_ALERTMANAGER_LISTEN", "GATEWAY_ALERTMANAGER_UPSTREAM",
                      "GATEWAY_JAEGER_UI_PORT", "GATEWAY_GRAFANA_PORT"}
 
 
