@@ -9,32 +9,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
 from labkit import profiles  # noqa: E402
-from labkit.checks import API_SERVICE, Lab, NotYet, Question, Step, main  # noqa: E402
-from labkit.jaeger import Span, SpanTree  # noqa: E402
-from labkit.questions import Truth, normal, number, one_of, trace_where  # noqa: E402
+from labkit.checks import Lab, NotYet, Question, Step, main  # noqa: E402
+from labkit.jaeger import SpanTree  # noqa: E402
+from labkit.questions import (  # noqa: E402
+    Truth,
+    answered_trees,
+    any_of,
+    busiest,
+    normal,
+    number,
+    one_of,
+    slow_request,
+    slow_request_trace,
+)
 
 SLOW_MS = 250
 UNEXPLAINED_MS = 200
 SERVER_SPAN = "POST /checkout"
-SLOW_SEARCH = {"service": API_SERVICE, "operation": SERVER_SPAN,
-               "min_duration": f"{SLOW_MS}ms", "limit": 20}
 LEADS_AT_LEAST = 0.2  # of a profile's samples: below that, a profile names no function
-
-
-def slow(tree: SpanTree) -> bool:
-    """A checkout over 250 ms, as the trace store measured it (± 10 %: the exemplar times the
-    request in the API's middleware, the span a moment less)."""
-    return any(s.duration_us >= 0.9 * SLOW_MS * 1000 for s in tree.find(SERVER_SPAN))
-
-
-def slow_trace(lab: Lab) -> Truth:
-    found = trace_where(lab, slow, **SLOW_SEARCH)
-    return Truth(found.shown, found.accepts, f"10 % of {SLOW_MS} ms, in the trace store")
-
-
-def busiest(tree: SpanTree) -> Span:
-    """The span with the most time of its own (its duration less its children's)."""
-    return max(tree.spans, key=lambda s: s.self_us)
+slow = slow_request(SERVER_SPAN, SLOW_MS)
 
 
 def slow_trees(lab: Lab) -> list[SpanTree]:
@@ -42,13 +35,8 @@ def slow_trees(lab: Lab) -> list[SpanTree]:
     span whose own time passes 200 ms (once the trace store holds the whole trace)."""
     if "trees" in lab.memo:
         return lab.memo["trees"]
-    given = normal(lab.answers.get("slow_trace_id", ""))
-    try:
-        trees = [lab.trace_tree(given)] if given else []
-    except NotYet:
-        trees = []
-    if not (trees and slow(trees[0])):
-        trees = [t for t in lab.trees(**SLOW_SEARCH) if slow(t)]
+    trees = answered_trees(lab, "slow_trace_id", slow, operation=SERVER_SPAN,
+                           min_duration=f"{SLOW_MS}ms", limit=20)
     trees = [t for t in trees if busiest(t).self_us >= UNEXPLAINED_MS * 1000]
     if not trees:
         raise NotYet(f"no checkout trace over {SLOW_MS} ms with a span holding over "
@@ -70,10 +58,8 @@ def request_span(lab: Lab, answer: str) -> str | None:
 
 def self_ms(lab: Lab) -> Truth:
     """That span's own time, within ± 10 % (20 ms at least)."""
-    truths = [number(busiest(t).self_us / 1000, 20, " ms", relative=0.1)
-              for t in slow_trees(lab)]
-    return Truth(truths[0].shown, lambda a: any(t.accepts(a) for t in truths),
-                 truths[0].tolerance)
+    return any_of([number(busiest(t).self_us / 1000, 20, " ms", relative=0.1)
+                   for t in slow_trees(lab)])
 
 
 def function(lab: Lab) -> Truth:
@@ -101,7 +87,8 @@ def function(lab: Lab) -> Truth:
 
 QUESTIONS = [
     Question("slow_trace_id", f"The trace id of a checkout slower than {SLOW_MS} ms, as an "
-             "exemplar of /checkout names it?", slow_trace,
+             "exemplar of /checkout names it?",
+             lambda lab: slow_request_trace(lab, SERVER_SPAN, SLOW_MS),
              "make checkouts burn CPU (./lab chaos set cpu_burn_ms=300) and check out; then "
              "ask Prometheus for the exemplars of http_request_duration_seconds_bucket"
              '{job="api",handler="/checkout"} (the README\'s step 4) and take one over '
