@@ -16,7 +16,7 @@ from pathlib import Path
 
 from labctl.components import BY_NAME, COMPONENTS
 from labctl.config import ROOT, LabConfig, load
-from labctl.proc import LabError, wait_until
+from labctl.proc import LabError, processes, wait_until
 from labctl.stack import PORT_NAMES, down, isolated_environment, lab_processes, with_marker
 from labkit import rules
 from labkit.settings import read_env
@@ -205,18 +205,13 @@ class Stack:
         roots = {pid: c.name for c in COMPONENTS if (pid := c.pid(self.base))}
         marked = set(lab_processes(self.base))
         table: dict[int, tuple[str, int, float]] = {}  # pid -> command, parent, CPU seconds
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    stat = (entry / "stat").read_text()
-                except OSError:
-                    continue  # it exited meanwhile
-                fields = stat[stat.rindex(")") + 2:].split()
-                # Its own CPU and its reaped children's: a PostgreSQL backend that came and
-                # went between two snapshots (pgbench's connections) counts in its parent's.
-                table[int(entry.name)] = (stat[stat.index("(") + 1:stat.rindex(")")],
-                                          int(fields[1]),
-                                          sum(map(int, fields[11:15])) / CLOCK_TICKS)
+        for pid, seen in processes("stat"):
+            stat = seen["stat"].decode(errors="replace")
+            fields = stat[stat.rindex(")") + 2:].split()
+            # Its own CPU and its reaped children's: a PostgreSQL backend that came and went
+            # between two snapshots (pgbench's connections) counts in its parent's.
+            table[pid] = (stat[stat.index("(") + 1:stat.rindex(")")], int(fields[1]),
+                          sum(map(int, fields[11:15])) / CLOCK_TICKS)
         found = []
         for pid, (command, _, cpu_s) in table.items():
             component = _component(pid, roots, table)

@@ -36,27 +36,17 @@ def lab_for(cfg: LabConfig, since: float | None = None) -> Lab:
                since=time.time() - 600 if since is None else since, mode=run_mode(home=cfg.home))
 
 
-def _component(cfg: LabConfig, verb: str, service: str) -> None:
-    """`./lab stop|start SERVICE`, in the lab's run mode."""
-    if run_mode(home=cfg.home) == "compose":
-        if compose.run(verb, service=service) != 0:
-            raise LabError(f"gameday: docker compose {verb} {service} failed")
-    else:
-        (stack.stop if verb == "stop" else stack.start)(cfg, service)
-
-
-def switch_on(cfg: LabConfig, cause: Cause) -> None:
-    if cause.stop:
-        _component(cfg, "stop", cause.stop)
-    else:
-        chaos.wait_in_effect(chaos.call(cfg, "PUT", dict(cause.faults)))
-
-
-def switch_off(cfg: LabConfig, cause: Cause) -> None:
-    if cause.stop:
-        _component(cfg, "start", cause.stop)
-    else:
-        chaos.wait_in_effect(chaos.call(cfg, "DELETE"))
+def switch(cfg: LabConfig, cause: Cause, on: bool) -> None:
+    """A game's fault on or off: its component stopped or started as `./lab stop|start` does in
+    the lab's run mode, or its chaos faults set or reset."""
+    verb = "stop" if on else "start"
+    if not cause.stop:
+        chaos.wait_in_effect(chaos.call(cfg, "PUT", dict(cause.faults)) if on
+                             else chaos.call(cfg, "DELETE"))
+    elif run_mode(home=cfg.home) != "compose":
+        (stack.stop if on else stack.start)(cfg, cause.stop)
+    elif compose.run(verb, service=cause.stop) != 0:
+        raise LabError(f"gameday: docker compose {verb} {cause.stop} failed")
 
 
 def wait_healthy(cfg: LabConfig) -> str:
@@ -100,7 +90,7 @@ def start(cfg: LabConfig, seed: int | None, with_traffic: bool) -> None:
             "traffic": started_traffic}
     record["current"] = game  # before the fault: `stop` can always undo it
     games.save(cfg.home, record)
-    switch_on(cfg, cause)
+    switch(cfg, cause, on=True)
     if started_traffic:
         traffic.start(cfg)
     say(f"game day started at {_clock(game['started_at'])} (seed {seed})"
@@ -126,7 +116,7 @@ def end(cfg: LabConfig, record: dict, game: dict, verdict: dict | None) -> str:
     record["current"] = None
     if verdict is not None:
         record["played"].append(verdict)
-    switch_off(cfg, BY_CAUSE[game["cause"]])
+    switch(cfg, BY_CAUSE[game["cause"]], on=False)
     if game.get("traffic"):
         traffic.stop(cfg)
     games.save(cfg.home, record)

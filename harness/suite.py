@@ -13,6 +13,15 @@ from labctl.config import ROOT, load
 from labctl.proc import end, foreground
 from labctl.stack import PORT_NAMES, down, isolated_environment, say, up
 
+# Only the test suite needs these, so a learner's ./lab up does not install them.
+TEST_APT_PACKAGES = {
+    # Validates docker-compose.yml; `config` needs no Docker engine.
+    "docker-compose": "/usr/bin/docker-compose",
+    # The storefront's browser test, and the rebuild of its bundle.
+    "chromium": "/usr/bin/chromium",
+    "npm": "/usr/bin/npm",
+}
+
 
 class Interrupted(BaseException):
     """SIGTERM or SIGINT reached the suite: every phase's `finally` stops what it started."""
@@ -51,7 +60,7 @@ def run_tests(cfg_env: dict[str, str], pytest_args: list[str], keep: bool,
 
 def _run_phases(cfg_env: dict[str, str], pytest_args: list[str], keep: bool, lint: bool,
                 phases: tuple[str, ...], compose: compose_phase.Phase | None) -> int:
-    bootstrap.ensure_all(for_tests=True)
+    bootstrap.ensure_all(TEST_APT_PACKAGES)
     venv = ROOT / ".venv" / "bin"
     if lint:
         say("ruff check")

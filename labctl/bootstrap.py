@@ -20,14 +20,6 @@ APT_PACKAGES = {
     "prometheus-postgres-exporter": "/usr/bin/prometheus-postgres-exporter",
     "prometheus-nginx-exporter": "/usr/bin/prometheus-nginx-exporter",
 }
-# Only the test suite needs these (./lab test), so a learner's ./lab up does not install them.
-TEST_APT_PACKAGES = {
-    # Validates docker-compose.yml; `config` needs no Docker engine.
-    "docker-compose": "/usr/bin/docker-compose",
-    # The storefront's browser test, and the rebuild of its bundle.
-    "chromium": "/usr/bin/chromium",
-    "npm": "/usr/bin/npm",
-}
 UV_VERSION = "0.13.8"
 DEBIAN_PYTHON = Path("/usr/bin/python3.11")
 
@@ -105,6 +97,7 @@ def _interpreter_for_everyone() -> list[str]:
     return ["--python", str(DEBIAN_PYTHON)] if DEBIAN_PYTHON.exists() else []
 
 
-def ensure_all(for_tests: bool = False) -> None:
-    ensure_packages({**APT_PACKAGES, **TEST_APT_PACKAGES} if for_tests else APT_PACKAGES)
+def ensure_all(extra_packages: dict[str, str] | None = None) -> None:
+    """APT_PACKAGES and the Python environment; `extra_packages` too (the test suite's)."""
+    ensure_packages({**APT_PACKAGES, **(extra_packages or {})})
     ensure_python_env()

@@ -81,8 +81,11 @@ def any_of(truths: list[Truth]) -> Truth:
 def number(value: float, tolerance: float, unit: str = "", relative: float = 0.0) -> Truth:
     """Right within ± max(`tolerance`, `relative` × value) of `value`."""
     slack = max(tolerance, abs(value) * relative)
+    # Said without the value: "± 24 s" would tell that the answer is about 96 s.
+    stated = (f"± {relative * 100:g} % ({tolerance:g}{unit} at least)" if relative
+              else f"± {tolerance:g}{unit}")
     return between(value - slack, value + slack, unit, shown=f"{shown_number(value)}{unit}",
-                   tolerance=f"± {shown_number(slack)}{unit}")
+                   tolerance=stated)
 
 
 def shown_number(x: float) -> str:

@@ -19,8 +19,8 @@ from datetime import datetime
 from . import http
 from .jaeger import JaegerError, JaegerQuery
 from .prometheus import Prometheus, PrometheusError
+from .rules import SERVICE_PREFIX, short_service
 
-LAB_SERVICE_PREFIX = "kodekloud-record-store-"
 PANEL_SCRAPES = 4  # Grafana's $__rate_interval: at least four scrape intervals
 WINDOW = re.compile(r"\[(\d+)([smhd])\]")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -80,16 +80,36 @@ def _human(window_s: int) -> str:
     return f"{window_s}s"
 
 
-def traces(jaeger: JaegerQuery) -> Signal:
-    try:
-        services = sorted(s for s in jaeger.services() if s.startswith(LAB_SERVICE_PREFIX))
-    except (http.Unreachable, JaegerError) as exc:
-        return Signal("traces", False, f"the trace store does not answer: {exc}")
-    if not services:
+def traces_signal(services: list[str]) -> Signal:
+    """Ready once the store holds a span of one of the lab's services (the storefront's
+    readiness.js tracesSignal, by the same rule)."""
+    lab = sorted(s for s in services if s.startswith(SERVICE_PREFIX))
+    if not lab:
         return Signal("traces", False, "no trace stored yet: the first comes with the first "
                       "request (buy a record, or `./lab traffic`)")
-    names = ", ".join(s.removeprefix(LAB_SERVICE_PREFIX) for s in services)
-    return Signal("traces", True, f"stored, from {names}")
+    return Signal("traces", True, f"stored, from {', '.join(map(short_service, lab))}")
+
+
+def traces(jaeger: JaegerQuery) -> Signal:
+    try:
+        return traces_signal(jaeger.services())
+    except (http.Unreachable, JaegerError) as exc:
+        return Signal("traces", False, f"the trace store does not answer: {exc}")
+
+
+def targets_signal(active: list[dict]) -> Signal:
+    """Ready when every active target has been scraped and each is up (readiness.js
+    targetsSignal, by the same rule)."""
+    down = sorted(t["labels"].get("job", "?") for t in active if t.get("health") == "down")
+    waiting = sorted(t["labels"].get("job", "?") for t in active if t.get("health") == "unknown")
+    if not active:
+        return Signal("targets", False, "Prometheus has no scrape target")
+    if down:
+        return Signal("targets", False, f"down: {', '.join(down)} (a component is down: "
+                      "`./lab status`; Prometheus's /targets says why)")
+    if waiting:
+        return Signal("targets", False, f"not scraped yet: {', '.join(waiting)}")
+    return Signal("targets", True, f"all {len(active)} up")
 
 
 def targets(prometheus: Prometheus) -> tuple[Signal, float]:
@@ -99,17 +119,7 @@ def targets(prometheus: Prometheus) -> tuple[Signal, float]:
     except (http.Unreachable, PrometheusError) as exc:
         return Signal("targets", False, f"Prometheus does not answer: {exc}"), 0.0
     interval = max((seconds(t.get("scrapeInterval", "15s")) for t in active), default=15)
-    waiting = sorted(t["labels"].get("job", "?") for t in active if t.get("health") == "unknown")
-    down = sorted(t["labels"].get("job", "?") for t in active if t.get("health") == "down")
-    if not active:
-        return Signal("targets", False, "Prometheus has no scrape target"), interval
-    if down:
-        return Signal("targets", False, f"down: {', '.join(down)} (a component is down: "
-                      "`./lab status`; Prometheus's /targets says why)"), interval
-    if waiting:
-        return Signal("targets", False, f"not scraped yet: {', '.join(waiting)} (the first "
-                      f"scrape comes within {interval:.0f} s)"), interval
-    return Signal("targets", True, f"all {len(active)} up"), interval
+    return targets_signal(active), interval
 
 
 def windows(prometheus: Prometheus, interval_s: float, now: float | None = None) -> Signal:

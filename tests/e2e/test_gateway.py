@@ -104,6 +104,25 @@ def test_the_gateway_tells_the_page_the_ports_of_jaeger_and_grafana(lab, gateway
                            "grafana_port": str(lab.port("GRAFANA_PORT"))}
 
 
+def test_the_gateway_passes_on_only_what_the_pages_telemetry_line_reads(gateway):
+    """readiness.js reads the trace store's services and Prometheus's active targets through
+    the gateway; nothing else of those APIs, and no write."""
+    assert gateway.get("/products").status_code == 200  # a trace of the lab, at least this one
+    def stored():
+        services = gateway.get("/api/services")
+        assert services.status_code == 200, services.text
+        return any(s.endswith("-api") for s in services.json()["data"])
+
+    wait_for(stored, 15, "the API's service in the trace store, read through the gateway")
+    targets = gateway.get("/api/v1/targets", params={"state": "dropped"})
+    assert targets.status_code == 200
+    active = targets.json()["data"]["activeTargets"]
+    assert {t["labels"]["job"] for t in active} >= {"api", "worker"}, "active ones, whatever asked"
+    assert gateway.post("/api/v1/targets").status_code == 405
+    assert gateway.get("/api/v1/rules").status_code == 404
+    assert gateway.get("/api/services/x/operations").status_code == 404
+
+
 def test_catalog_browsing_filters_searches_and_pages(gateway):
     jazz = gateway.get("/products", params={"genre": "Jazz", "page_size": 5}).json()
     assert jazz["total"] >= 5 and len(jazz["items"]) == 5

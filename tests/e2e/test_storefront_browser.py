@@ -87,6 +87,16 @@ def ancestry(span: dict, by_id: dict[str, dict]) -> list[dict]:
     return chain
 
 
+def test_the_store_says_when_the_telemetry_is_warm(lab, page):
+    """The footer's line reads the trace store and Prometheus through the gateway: on the
+    suite's stack (traces stored, every target up) it says ready."""
+    open_store(page, lab)
+    line = page.locator("#telemetry-readiness")
+    expect(line).to_have_attribute("data-ready", "true", timeout=30_000)
+    expect(line).to_contain_text("Telemetry ready")
+    expect(line).to_contain_text("scrape targets up")
+
+
 def test_a_click_started_purchase_is_one_trace_from_the_browser(lab, page):
     open_store(page, lab)
     page.get_by_role("button", name="Jazz", exact=True).click()

@@ -2,6 +2,7 @@
 among its packages, and no module of any code folder too long to find one's way in."""
 
 import ast
+import subprocess
 from pathlib import Path
 
 from labctl.config import ROOT
@@ -11,9 +12,13 @@ MAX_LINES = 320
 
 
 def code_folders(root: Path = ROOT) -> tuple[str, ...]:
-    """Every top-level folder that holds Python code, the tests aside."""
-    return tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "tests"
-                        and not p.name.startswith(".") and any(p.rglob("*.py"))))
+    """Every top-level folder that holds Python code git keeps (or would: not ignored, so no
+    virtual environment or node_modules), the tests aside."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard",
+                            "--", "*.py"], cwd=root, capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    return tuple(sorted({f.split("/")[0] for f in files if "/" in f and not f.startswith(".")}
+                        - {"tests"}))
 
 
 PACKAGES = code_folders()

@@ -30,6 +30,7 @@ CODE = [snippet for doc in DOCS for snippet in code_of(doc.read_text())]
 RUNTIME_PATHS = {".lab/", ".lab-test/", ".lab/logs", ".lab/profiles/",  # created by ./lab
                  ".lab/k8s-secrets.json",  # by ./lab k8s render
                  ".lab/admin-token",  # by ./lab, on first use
+                 ".lab/progress.json",  # by the first check run (labkit/progress.py)
                  ".lab-bench/", "artifacts/benchmark.json"}  # created by ./lab bench
 
 

@@ -23,6 +23,8 @@ from labkit.questions import (
     between,
     busiest,
     clock_time,
+    fired_at,
+    first_alert,
     judge,
     number,
     one_of,
@@ -61,7 +63,8 @@ def test_a_truth_accepts_within_its_stated_tolerance():
     assert one_of(["DatabaseDown"]).accepts(" databasedown ")
     assert not one_of(["DatabaseDown"]).accepts("Database")
     within = number(40, 2, " s", relative=0.1)
-    assert within.tolerance == "± 4 s" and within.shown == "40 s"
+    assert within.tolerance == "± 10 % (2 s at least)" and within.shown == "40 s"
+    assert number(96, 10, " s", relative=0.25).tolerance == "± 25 % (10 s at least)"  # not 24
     assert within.accepts("44 s") and within.accepts("36") and not within.accepts("45")
     assert not within.accepts("forty")
     assert between(10, 20).accepts("15.5 ms") and not between(10, 20).accepts("9")
@@ -116,6 +119,21 @@ def test_a_later_question_follows_the_trace_answered_when_it_is_one_that_counts(
     assert either.accepts("593") and either.accepts("870") and not either.accepts("700")
     with pytest.raises(NotYet):
         any_of([])
+
+
+def test_the_first_alert_is_the_one_whose_firing_began_first_in_the_window(monkeypatch):
+    lab = lab_at_nothing()
+    lab.since = 1000.0
+    firing = [("WorkerDown", 1100.0), ("QueueBacklogGrowing", 1140.0), ("OrdersNotFinal", 1105.0),
+              ("BrokerDown", 1000.0)]  # already firing when the window began: not counted
+    monkeypatch.setattr(lab.prometheus, "query_range", lambda expr, start, end, step: [
+        {"metric": {"alertname": name}, "values": [[at, "1"], [at + 5, "1"]]}
+        for name, at in firing])
+    assert first_alert(lab).shown == "OrdersNotFinal or WorkerDown"  # one evaluation apart
+    assert not first_alert(lab).accepts("BrokerDown")
+    assert fired_at(lab, "QueueBacklogGrowing").shown == "00:19:00 UTC"
+    with pytest.raises(NotYet):
+        fired_at(lab, "BrokerDown")
 
 
 def test_right_missing_unanswerable_and_revealed_answers():

@@ -1,6 +1,11 @@
 """The arithmetic of telemetry readiness and the doctor's verdicts, on given answers (the live
 stack's are tests/e2e/test_doctor.py)."""
 
+import json
+import shutil
+import subprocess
+
+from labctl.config import ROOT
 from labkit import doctor, readiness
 from labkit.doctor import BROKEN, OK, SKIPPED, Broken, Doctor
 
@@ -74,3 +79,35 @@ def test_the_panel_the_doctor_asks_is_a_dashboards_own_query():
     title, expr = doctor.panel_query()
     assert 'http_requests_total{job="api"' in expr and "$__rate_interval" in expr
     assert title
+
+
+def run_readiness_js(function: str, argument) -> dict:
+    """One of the storefront's readiness.js rules, run in Node."""
+    module = ROOT / "nginx" / "html" / "assets" / "readiness.js"
+    script = (f"import {{ {function} }} from {json.dumps(module.as_uri())};\n"
+              f"console.log(JSON.stringify({function}({json.dumps(argument)})));\n")
+    r = subprocess.run([shutil.which("node") or "node", "--input-type=module", "-e", script],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def target(job: str, health: str) -> dict:
+    return {"labels": {"job": job}, "health": health, "scrapeInterval": "5s"}
+
+
+SERVICES = [[], ["jaeger-all-in-one"], ["kodekloud-record-store-api", "jaeger-all-in-one"]]
+TARGETS = [[], [target("api", "up"), target("worker", "unknown")],
+           [target("api", "up"), target("db", "down")], [target("api", "up"), target("x", "up")]]
+
+
+def test_the_storefront_and_lab_status_tell_readiness_by_one_rule():
+    """The page's line (readiness.js) and `./lab status` (readiness.py) agree on every input."""
+    for services in SERVICES:
+        page = run_readiness_js("tracesSignal", services)
+        assert page["ready"] == readiness.traces_signal(services).ready, services
+    for active in TARGETS:
+        page = run_readiness_js("targetsSignal", active)
+        assert page["ready"] == readiness.targets_signal(active).ready, active
+    assert [readiness.traces_signal(s).ready for s in SERVICES] == [False, False, True]
+    assert [readiness.targets_signal(t).ready for t in TARGETS] == [False, False, False, True]

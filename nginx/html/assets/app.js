@@ -8,6 +8,7 @@ import {
   Waterfall, buildTrace, el, formatUs, logList, slowestExemplar,
 } from './trace-view.js';
 import RULES from './lab-rules.js';
+import { watchReadiness } from './readiness.js';
 
 // Taken before the SDK wraps fetch: reading the trace, the logs and the exemplars is the lab
 // looking at itself, and must not add spans (a trace per poll) to what it looks at.
@@ -63,6 +64,10 @@ const linksRead = plainFetch('/gateway/links', { headers: { Accept: 'application
     if (/^[0-9]{1,5}$/.test(ports.grafana_port)) lab.grafanaPort = ports.grafana_port;
   })
   .catch(() => {});
+
+// How warm the telemetry is (a trace stored, every target scraped), until it is ready.
+const readinessLine = document.getElementById('telemetry-readiness');
+if (readinessLine) watchReadiness(plainFetch, readinessLine);
 
 // One correlation id per shopping journey: browsing, the album and the checkout share it, so
 // `grep <id>` over the logs shows the whole visit. The next journey starts after an order.
