@@ -25,6 +25,7 @@ from prometheus_client.samples import Exemplar, Sample
 from prometheus_client.utils import floatToGoString
 from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
+from recordstore import chaos
 from recordstore import metrics as business
 from recordstore.open_orders import OpenOrdersCollector
 
@@ -131,6 +132,20 @@ class SharedExemplars:
         return sample._replace(exemplar=Exemplar({"trace_id": trace_id}, value, at))
 
 
+class _FaultGated:
+    """A source's families, but those of a fault that is off (metrics.FAULT_GATED): their
+    series leave the scrape, and Prometheus marks them stale."""
+
+    def __init__(self, source) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._source.collect():
+            fault = business.FAULT_GATED.get(family.name)
+            if fault is None or chaos.on(fault):
+                yield family
+
+
 class _MultiProcessWithExemplars:
     def __init__(self, directory: Path) -> None:
         self._collector = multiprocess.MultiProcessCollector(None, str(directory))
@@ -176,12 +191,10 @@ def instrument(app: FastAPI, enabled: bool = True, order_final_within_s: float =
         Instrumentator(
             should_group_status_codes=False, excluded_handlers=["/metrics"],
         ).add(metrics.requests()).add(_latency_observer(shared)).instrument(app)
-    if not enabled or directory is not None:
-        registry = CollectorRegistry()
-        if enabled:
-            registry.register(_MultiProcessWithExemplars(directory))
-    else:
-        registry = REGISTRY
+    registry = CollectorRegistry()
+    if enabled:
+        registry.register(_FaultGated(REGISTRY if directory is None
+                                      else _MultiProcessWithExemplars(directory)))
     if enabled:
         registry.register(OpenOrdersCollector(order_final_within_s))
 

@@ -2,19 +2,21 @@
 or chaos faults), how the lab's own signals show it (`detect`, with the questions of
 probes.py), and the signals that show it soonest, for the verdict. Standard library only."""
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
+from gameday.pipeline import (
+    cardinality_bomb,
+    exporter_down,
+    log_correlation_lost,
+    trace_backend_down,
+    trace_context_lost,
+)
+from gameday.purchase import buy, health, pg_up
 from labkit import http
-from labkit.jaeger import CORRELATION_ID, JaegerError
-from labkit.links import WORKER_SERVICE
 from labkit.probes import Lab, NotYet
 from labkit.rules import FINAL_STATUSES
-from labkit.shop import Step
 
 
 @dataclass(frozen=True)
@@ -34,53 +36,7 @@ class Cause:
             return None
 
 
-# --- what a test purchase meets ------------------------------------------------------------
-@dataclass
-class Outcome:
-    checkout: Step
-    order: dict[str, Any]  # the order as last read ({} when the checkout was refused)
-    waited_s: float
-
-    @property
-    def status(self) -> str:
-        return str(self.order.get("status") or "")
-
-    def step_s(self, start: str, end: str) -> float | None:
-        stamps = self.order.get("timestamps") or {}
-        if not (stamps.get(start) and stamps.get(end)):
-            return None
-        return (datetime.fromisoformat(stamps[end]) -
-                datetime.fromisoformat(stamps[start])).total_seconds()
-
-
-def buy(lab: Lab, wait_s: float = 8.0, until: tuple[str, ...] = FINAL_STATUSES) -> Outcome:
-    """One purchase through the gateway, followed for up to `wait_s` until its status is one
-    of `until`."""
-    shop = lab.shop("gameday")
-    checkout = shop.checkout(1)
-    started = time.monotonic()
-    order: dict[str, Any] = {}
-    if checkout.ok:
-        deadline = started + wait_s
-        while True:
-            step = shop.order(checkout.body["order_id"])
-            order = step.body if step.ok and isinstance(step.body, dict) else order
-            if order.get("status") in until or time.monotonic() >= deadline:
-                break
-            time.sleep(0.25)
-    return Outcome(checkout, order, time.monotonic() - started)
-
-
-def health(lab: Lab) -> tuple[int, list[str]]:
-    resp = http.get(f"{lab.base}/health", timeout_s=10)
-    return resp.status, list((resp.json() or {}).get("down") or [])
-
-
 # --- detection: each cause as the lab's signals show it -------------------------------------
-def pg_up(lab: Lab) -> float | None:
-    return lab.value('pg_up{job="postgres"}')
-
-
 def _db_down(lab: Lab) -> str:
     status, down = health(lab)
     if "database" not in down or pg_up(lab) != 0:
@@ -155,82 +111,6 @@ def _cpu_hotspot(lab: Lab) -> str:
     return f"a checkout was accepted, in {step.latency_ms:.0f} ms"
 
 
-# --- the telemetry's own faults: the shop works, a signal does not ------------------------------
-def _eventually(probe: Callable[[], str | None], wait_s: float, not_yet: str) -> str:
-    """probe() until it returns what it saw; NotYet(not_yet) at the deadline."""
-    deadline = time.monotonic() + wait_s
-    while not (seen := probe()):
-        if time.monotonic() >= deadline:
-            raise NotYet(not_yet)
-        time.sleep(0.5)
-    return seen
-
-
-def _trace_context_lost(lab: Lab) -> str:
-    got = buy(lab)
-    if got.status != "confirmed":
-        raise NotYet(f"a test order is {got.status or got.checkout.error}, not confirmed")
-    cid, api_trace = got.checkout.correlation_id, got.checkout.trace_id
-
-    def apart() -> str | None:
-        worker = {t["traceID"] for t in lab.traces(service=WORKER_SERVICE,
-                                                   tags={CORRELATION_ID: cid})}
-        return (f"order {got.order.get('order_id')} is confirmed, but its worker spans are trace "
-                f"{sorted(worker - {api_trace})[0]}, not the checkout's {api_trace}"
-                ) if worker - {api_trace} else None
-
-    return _eventually(apart, 15, f"the worker's spans of {cid} are in the checkout's trace")
-
-
-def _json_line(line: str) -> dict[str, Any]:
-    try:
-        parsed = json.loads(line)
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def _log_correlation_lost(lab: Lab) -> str:
-    got = buy(lab)
-    if got.status != "confirmed":
-        raise NotYet(f"a test order is {got.status or got.checkout.error}, not confirmed")
-    order_id = got.order.get("order_id")
-
-    def stripped() -> str | None:
-        lines = [line for line in map(_json_line, lab.log_lines("worker", f'"order_id": '
-                                                                  f"{order_id}"))
-                 if line.get("order_id") == order_id]
-        if lines and all(CORRELATION_ID.rpartition(".")[2] not in line for line in lines):
-            return (f"the worker's {len(lines)} log lines of order {order_id} carry "
-                    "no correlation_id")
-        return None
-
-    return _eventually(stripped, 15, "the worker's log lines of a test order carry its "
-                       "correlation id")
-
-
-def _trace_backend_down(lab: Lab) -> str:
-    try:
-        lab.jaeger.services()
-    except (http.Unreachable, JaegerError) as exc:
-        step = lab.shop("gameday").checkout(1)
-        return (f"the trace store does not answer ({exc}) while a checkout answers "
-                f"{step.status}")
-    raise NotYet("the trace store answers")
-
-
-def _exporter_down(job: str, what: str) -> Callable[[Lab], str]:
-    def detect(lab: Lab) -> str:
-        if lab.value(f'up{{job="{job}"}}') != 0:
-            raise NotYet(f'Prometheus still scrapes {what} (up{{job="{job}"}} is not 0)')
-        status, down = health(lab)
-        if down:
-            raise NotYet(f"/health names {down}: more than {what} is down")
-        return (f'up{{job="{job}"}} is 0 while /health answers {status}: the {what} is '
-                "down, not what it watches")
-    return detect
-
-
 CAUSES = (
     Cause("db-down", "PostgreSQL is stopped", _db_down, (
         "/health: 503, down: database, at once; a checkout answers 503 database_unavailable "
@@ -282,31 +162,37 @@ CAUSES = (
         faults={"cpu_burn_ms": 500}),
     # The telemetry itself: the shop works; what breaks is a signal.
     Cause("trace-context-lost", "order messages leave without their trace context",
-          _trace_context_lost, (
+          trace_context_lost, (
               "a purchase's trace ends at the API's apply_async/process_order span: no worker "
               "span under it",
               "the worker's spans are a trace of their own, found by the purchase's "
               "recordstore.correlation_id; orders still confirm"),
           faults={"trace_context_drop": 1}),
     Cause("log-correlation-lost", "the worker's log lines lose the correlation id",
-          _log_correlation_lost, (
+          log_correlation_lost, (
               "./lab logs worker: lines with order_id and trace_id but no correlation_id; "
               "the API's lines keep it",
               "a correlation-id search of the logs finds the API's half of a purchase only"),
           faults={"log_correlation_drop": 1}),
-    Cause("trace-backend-down", "the trace store is stopped", _trace_backend_down, (
+    Cause("cardinality-bomb", "a metric is labelled by correlation id", cardinality_bomb, (
+        "Prometheus's TSDB status (/api/v1/status/tsdb): recordstore_checkout_journeys_total "
+        "and its correlation_id label gain a series with every journey",
+        "scrape_samples_scraped{job=\"api\"} and prometheus_tsdb_head_series climb while "
+        "the shop works"),
+        faults={"cardinality_bomb": 1}),
+    Cause("trace-backend-down", "the trace store is stopped", trace_backend_down, (
         "Jaeger (or its query API) does not answer; the storefront's order page shows no "
         "waterfall, while checkouts answer 202",
         "the API's log: span export errors; metrics, logs and alerts carry on"),
         stop="jaeger"),
-    Cause("db-exporter-down", "PostgreSQL's exporter is stopped", _exporter_down(
+    Cause("db-exporter-down", "PostgreSQL's exporter is stopped", exporter_down(
         "postgres", "PostgreSQL exporter"), (
         "up{job=\"postgres\"} 0 at the next scrape while /health says the database is up "
         "and checkouts answer 202",
         "pg_up has no sample (absent, not 0): DatabaseDown stays silent, the Dependencies "
         "panel loses its database row"),
         stop="postgres-exporter"),
-    Cause("alertmanager-down", "Alertmanager is stopped", _exporter_down(
+    Cause("alertmanager-down", "Alertmanager is stopped", exporter_down(
         "alertmanager", "Alertmanager"), (
         "up{job=\"alertmanager\"} 0 at the next scrape; the shop works",
         "a firing alert reaches no receiver (./lab alerts: nothing delivered; ./lab doctor: "

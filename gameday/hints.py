@@ -1,7 +1,7 @@
 """The hints of a running game: what the lab's signals say now (never the answer), more pointed
 at each of the three levels."""
 
-from gameday.causes import Outcome, buy, health, pg_up
+from gameday.purchase import Outcome, buy, health, pg_up
 from labkit.jaeger import HTTP_STATUS, JaegerError, SpanTree
 from labkit.probes import Lab
 from labkit.questions import busiest

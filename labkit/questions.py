@@ -218,6 +218,14 @@ def seconds_where(lab: "Lab", expr: str) -> float:
     return (lab.value(f"count_over_time(({expr}){lab.window[:-1]}:5s])") or 0.0) * 5
 
 
+def seconds_down(lab: "Lab", up_expr: str, what: str) -> Truth:
+    """How long `up_expr` (1 up, 0 down) was 0 in the window, within 25 % (10 s at least)."""
+    down = seconds_where(lab, f"{up_expr} == 0")
+    if not down:
+        raise NotYet(f"{what} never went down since {lab.since_text} ({up_expr} stayed 1)")
+    return number(down, 10, " s", relative=0.25)
+
+
 def parse_answers(raw: list[str], keys: list[str]) -> dict[str, str]:
     """`key=value` pairs from --answer; ValueError names an unknown key or a missing '='."""
     answers = {}

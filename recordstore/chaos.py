@@ -44,6 +44,9 @@ FAULTS = {
                                 "(traceparent): the worker's half of each purchase is a trace "
                                 "of its own, joined to the API's only by the correlation id",
                                 0, 1),
+    "cardinality_bomb": Fault("1: the API counts each checkout under a label of its own "
+                              "(recordstore_checkout_journeys{correlation_id}): one series per "
+                              "journey, without bound; off, the series go stale", 0, 1),
     "log_correlation_drop": Fault("1: the worker's log lines lose the correlation id (its spans "
                                   "and the API's lines keep it)", 0, 1),
 }

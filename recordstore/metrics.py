@@ -51,6 +51,14 @@ CHECKOUTS = Counter(
     "recordstore_checkouts", "Checkout attempts at the API, by outcome (accepted: an order "
     "was created).", ["outcome"]
 )
+# The cardinality_bomb fault's metric: one series per shopper's journey, without bound, as a
+# well-meant "per request" label makes. Exposed only while the fault is on (api/metrics.py), so
+# switched off, its series go stale in Prometheus.
+CHECKOUTS_BY_JOURNEY = Counter(
+    "recordstore_checkout_journeys", "Checkout attempts by the shopper's correlation id.",
+    ["correlation_id"]
+)
+FAULT_GATED = {"recordstore_checkout_journeys": "cardinality_bomb"}
 DATABASE_ERRORS = Counter(
     "recordstore_database_errors",
     "Database errors the API and the worker met, by what happened (recordstore.db.classify).",

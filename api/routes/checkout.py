@@ -12,7 +12,7 @@ from recordstore.checkout import (
     score_fraud_risk,
 )
 from recordstore.db import classify, session_scope
-from recordstore.metrics import CHECKOUTS, ORDER_PUBLISH_FAILURES
+from recordstore.metrics import CHECKOUTS, CHECKOUTS_BY_JOURNEY, ORDER_PUBLISH_FAILURES
 from recordstore.outbox import enqueued_marks, publish_order
 from recordstore.telemetry import current_trace_id, current_traceparent, tracer
 
@@ -36,6 +36,8 @@ def refused_outcome(exc: Exception) -> str:
 )
 def checkout(body: CheckoutIn) -> CheckoutAccepted:
     cid = correlation.current()
+    if cid and chaos.on("cardinality_bomb"):
+        CHECKOUTS_BY_JOURNEY.labels(correlation_id=cid).inc()
     with tracer.start_as_current_span("checkout_order") as span:
         span.set_attributes({"recordstore.product.id": body.product_id,
                              "recordstore.order.quantity": body.quantity,

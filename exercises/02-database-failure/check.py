@@ -6,8 +6,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from labkit.checks import API_SERVICE, Lab, NotYet, Question, Step, main  # noqa: E402
-from labkit.questions import Truth, fired_at, number, seconds_where, trace_where  # noqa: E402
+from labkit.checks import API_SERVICE, Lab, Question, Step, main  # noqa: E402
+from labkit.questions import Truth, fired_at, seconds_down, trace_where  # noqa: E402
 
 UP = 'pg_up{job="postgres"}'
 
@@ -16,13 +16,6 @@ def failed_checkout(lab: Lab) -> Truth:
     """Any trace of the window whose checkout_order span is in error."""
     return trace_where(lab, lambda tree: any(s.error for s in tree.find("checkout_order")),
                        service=API_SERVICE, operation="checkout_order", tags={"error": "true"})
-
-
-def down_seconds(lab: Lab) -> Truth:
-    down = seconds_where(lab, f"{UP} == 0")
-    if not down:
-        raise NotYet(f"the database never went down since {lab.since_text} ({UP} stayed 1)")
-    return number(down, 10, " s", relative=0.25)
 
 
 def database_back(lab: Lab) -> str:
@@ -45,7 +38,7 @@ QUESTIONS = [
              "or search Jaeger: service kodekloud-record-store-api, operation checkout_order, "
              "tag error=true"),
     Question("down_seconds", "For how many seconds was the database down, as Prometheus saw "
-             "it (pg_up at 0)?", down_seconds,
+             "it (pg_up at 0)?", lambda lab: seconds_down(lab, UP, "the database"),
              "stop it with ./lab stop db (compose: docker compose stop db), start it again, "
              'then graph pg_up{job="postgres"} in Prometheus over the outage: 5 s a sample'),
     Question("fired_at", "At what time (UTC, HH:MM:SS) did DatabaseDown start firing?",

@@ -7,17 +7,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
 from labkit.checks import Lab, NotYet, Question, Step, main  # noqa: E402
-from labkit.questions import Truth, fired_at, number, seconds_where  # noqa: E402
+from labkit.questions import Truth, fired_at, number, seconds_down  # noqa: E402
 
 UP = 'up{job="rabbitmq"}'
 HELD = 'sum(recordstore_order_publish_failures_total{job="api"})'
-
-
-def down_seconds(lab: Lab) -> Truth:
-    down = seconds_where(lab, f"{UP} == 0")
-    if not down:
-        raise NotYet(f"RabbitMQ never went down since {lab.since_text} ({UP} stayed 1)")
-    return number(down, 10, " s", relative=0.25)
 
 
 def held_orders(lab: Lab) -> Truth:
@@ -50,7 +43,7 @@ QUESTIONS = [
              "buy while the broker is down; then graph "
              "recordstore_order_publish_failures_total in Prometheus and read how far it rose"),
     Question("down_seconds", "For how many seconds was RabbitMQ down, as Prometheus saw it?",
-             down_seconds,
+             lambda lab: seconds_down(lab, UP, "RabbitMQ"),
              "stop it with ./lab stop rabbitmq (compose: docker compose stop rabbitmq), start it "
              'again, then graph up{job="rabbitmq"} in Prometheus over the outage: 5 s a sample'),
     Question("fired_at", "At what time (UTC, HH:MM:SS) did BrokerDown start firing?",

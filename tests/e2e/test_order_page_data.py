@@ -68,7 +68,8 @@ def test_the_checkout_exemplars_answer_through_the_gateway(gateway):
     ("POST", "/api/traces/" + "a" * 32, 405, "method_not_allowed"),
     ("DELETE", "/api/v1/query_exemplars", 405, "method_not_allowed"),
     ("GET", "/api/v1/query", 404, "not_found"),  # only the exemplars of Prometheus's API
-    ("GET", "/api/services", 404, "not_found"),  # only one trace by its id of Jaeger's
+    ("GET", "/api/services/x/operations", 404, "not_found"),  # of Jaeger's: one trace by id,
+    # and the list of services (the telemetry line's)
 ])
 def test_bad_reads_get_the_labs_json_errors(gateway, method, path, status, error):
     cid = f"bad-{uuid.uuid4().hex[:8]}"

@@ -1,16 +1,18 @@
 """Faults of the telemetry itself (issue 26): the application keeps working while a signal
 breaks, truthfully. A purchase whose order message lost its trace context is two traces joined
 only by the correlation id; a worker that stopped logging the correlation id still logs the
-order id and its trace id."""
+order id and its trace id; a metric labelled by correlation id makes a series per journey,
+which go stale once the fault is off."""
 
 import json
 import uuid
 
+import httpx
 import pytest
 
 from labkit.jaeger import CORRELATION_ID, JaegerQuery
 from labkit.links import API_SERVICE, WORKER_SERVICE
-from tests.helpers import get_json, wait_for, wait_for_order
+from tests.helpers import get_json, lab_command, wait_for, wait_for_order
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
 
@@ -85,3 +87,34 @@ def test_the_worker_loses_the_correlation_id_in_its_logs_only(lab, gateway, chao
     api = [json.loads(ln) for ln in (lab.logs / "api.log").read_text().splitlines() if cid in ln]
     assert any(line.get("correlation_id") == cid for line in api)
     assert wait_for(lambda: traces_of(lab, WORKER_SERVICE, cid), 15, "the worker's spans")
+
+
+def journeys_series(lab) -> dict[str, float]:
+    """recordstore_checkout_journeys_total's series in Prometheus now, by correlation id."""
+    query = "recordstore_checkout_journeys_total"
+    result = get_json(lab.url("PROMETHEUS_PORT", f"/api/v1/query?query={query}"))
+    return {r["metric"]["correlation_id"]: float(r["value"][1]) for r in result["data"]["result"]}
+
+
+def test_a_cardinality_bomb_makes_a_series_per_journey_that_go_stale_when_off(lab, gateway,
+                                                                                chaos):
+    chaos("cardinality_bomb=1")
+    sent: list[str] = []
+
+    def bombed():
+        # A new journey each time: each API process reads the faults at most once a second.
+        cid = f"bomb-{uuid.uuid4().hex[:10]}"
+        resp = gateway.post("/checkout", json={"product_id": 3, "quantity": 1},
+                            headers={"X-Correlation-ID": cid})
+        assert resp.status_code == 202, resp.text
+        sent.append(cid)
+        counted = journeys_series(lab)
+        return counted if len(set(counted) & set(sent)) >= 3 else None
+
+    counted = wait_for(bombed, 60, "three journeys' series in Prometheus")
+    assert all(v == 1 for cid, v in counted.items() if cid in sent)
+    lab_command(lab, "chaos", "set", "cardinality_bomb=0")
+    # Off: the family leaves the API's scrape, and Prometheus marks its series stale.
+    wait_for(lambda: journeys_series(lab) == {}, 30, "the journeys' series to go stale")
+    metrics = httpx.get(lab.url("API_PORT", "/metrics"), timeout=10).text
+    assert "recordstore_checkout_journeys" not in metrics
