@@ -26,15 +26,17 @@ def create_app() -> FastAPI:
     configure_logging(settings.log_format, settings.log_level, settings.log_file)
     provider = configure_tracing()
     relay = OutboxRelay(settings)
-    pool_hog = chaos.PoolHog()
+    faults = (chaos.PoolHog(), chaos.StockLock())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         relay.start()
         enqueued_marks.start()
-        pool_hog.start()
+        for fault in faults:
+            fault.start()
         yield
-        pool_hog.stop()
+        for fault in faults:
+            fault.stop()
         enqueued_marks.stop()
         relay.stop()
         if provider is not None:

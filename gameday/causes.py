@@ -143,7 +143,7 @@ CAUSES = (
     Cause("payment-latency", "the payment gateway answers slowly", _payment_latency, (
         "an order's timestamps: seconds between processing and paid",
         "the worker's trace: authorize_payment holds the time; "
-        "recordstore_order_processing_seconds rises (OrderProcessingSlow after 2 minutes)"),
+        "recordstore_order_processing_seconds rises (OrderProcessingSlow after a minute)"),
         faults={"payment_latency_ms": 3000}),
     Cause("email-failures", "the mail server refuses every e-mail", _email_failures, (
         "orders stop at paid; the worker's log: task_retry_scheduled, then task_dead_lettered",

@@ -9,7 +9,8 @@ import time
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import delete, select
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from recordstore.config import Settings
@@ -39,6 +40,11 @@ FAULTS = {
                            0, 30_000),
     "db_pool_exhaustion": Fault("1: the API's database connections are all held busy", 0, 1),
     "cpu_burn_ms": Fault("CPU each checkout spends scoring fraud risk, in one function", 0, 2000),
+    "payment_gateway_hang": Fault("1: the payment gateway stops answering and the worker waits "
+                                  "for it with no timeout: its order tasks start and never "
+                                  "finish until it is switched off", 0, 1),
+    "stock_lock_ms": Fault("how long a stock count holds every product's row lock, a second "
+                           "apart: checkouts wait for the lock in PostgreSQL", 0, 2000),
     # Faults of the telemetry itself: the application works, a signal is what breaks.
     "trace_context_drop": Fault("1: the API publishes orders without their trace context "
                                 "(traceparent): the worker's half of each purchase is a trace "
@@ -162,14 +168,27 @@ def cpu_burn_seconds() -> float:
     return current().get("cpu_burn_ms", 0.0) / 1000
 
 
-class PoolHog:
-    """While db_pool_exhaustion is on, holds every connection of this process's pool, so
-    requests wait for one until the pool timeout: the classic exhausted-pool outage."""
+def wait_while_payment_gateway_hangs() -> float:
+    """While payment_gateway_hang is on, the gateway never answers: the caller (a worker task,
+    inside its authorize_payment span) waits, with no timeout, until it is switched off. The
+    seconds it waited."""
+    if not on("payment_gateway_hang"):
+        return 0.0
+    started = time.monotonic()
+    log.warning("chaos_payment_gateway_hung")
+    while on("payment_gateway_hang"):
+        time.sleep(CACHE_S)
+    waited = time.monotonic() - started
+    log.warning("chaos_payment_gateway_answers", waited_s=round(waited, 1))
+    return waited
 
-    def __init__(self) -> None:
+
+class _FaultThread:
+    """A thread that acts on a fault once a second while the process runs (the API starts it)."""
+
+    def __init__(self, name: str) -> None:
         self._stop = threading.Event()
-        self._held: list = []
-        self._thread = threading.Thread(target=self._loop, name="chaos-pool-hog", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -177,15 +196,33 @@ class PoolHog:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        self._release()
+        self.release()
 
     def _loop(self) -> None:
         while not self._stop.wait(CACHE_S):
-            wanted = current().get("db_pool_exhaustion", 0) >= 1
-            if wanted and not self._held:
-                self._grab()
-            elif not wanted and self._held:
-                self._release()
+            self.tick()
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        pass
+
+
+class PoolHog(_FaultThread):
+    """While db_pool_exhaustion is on, holds every connection of this process's pool, so
+    requests wait for one until the pool timeout: the classic exhausted-pool outage."""
+
+    def __init__(self) -> None:
+        super().__init__("chaos-pool-hog")
+        self._held: list = []
+
+    def tick(self) -> None:
+        wanted = on("db_pool_exhaustion")
+        if wanted and not self._held:
+            self._grab()
+        elif not wanted and self._held:
+            self.release()
 
     def _grab(self) -> None:
         engine = get_engine()
@@ -197,9 +234,46 @@ class PoolHog:
         except Exception as exc:  # noqa: BLE001 - as many as we could get
             log.warning("chaos_pool_partially_held", held=len(self._held), error=str(exc))
 
-    def _release(self) -> None:
+    def release(self) -> None:
         for conn in self._held:
             conn.close()
         if self._held:
             log.warning("chaos_pool_released", connections=len(self._held))
         self._held = []
+
+
+# One API process at a time holds the stock count's locks: a transaction-scoped advisory lock
+# elects it. The application_name shows who holds them in pg_stat_activity.
+STOCK_COUNT = "recordstore-stock-count"
+ELECT = text(f"SELECT pg_try_advisory_xact_lock(hashtext('{STOCK_COUNT}'))")
+LOCK_PRODUCTS = text("SELECT id FROM products ORDER BY id FOR UPDATE")
+
+
+class StockLock(_FaultThread):
+    """While stock_lock_ms is on, a stock count locks every product row (FOR UPDATE) for that
+    long, a second apart. A checkout's INSERT of its order item checks its product (a foreign
+    key: FOR KEY SHARE) and waits for the lock: a statement that is fast, waiting in PostgreSQL.
+    Its own statements make no spans: they are the lab's, not a request's."""
+
+    def __init__(self) -> None:
+        super().__init__("chaos-stock-lock")
+        self._on = False
+
+    def tick(self) -> None:
+        hold_ms = current().get("stock_lock_ms", 0)
+        if (hold_ms > 0) != self._on:
+            self._on = hold_ms > 0
+            log.warning("chaos_stock_lock_on" if self._on else "chaos_stock_lock_off",
+                        hold_ms=hold_ms)
+        if self._on:
+            try:
+                self._hold(hold_ms / 1000)
+            except Exception as exc:  # noqa: BLE001 - the database is down: try next second
+                log.debug("chaos_stock_lock_failed", error=str(exc).splitlines()[0])
+
+    def _hold(self, hold_s: float) -> None:
+        with suppress_instrumentation(), get_engine().begin() as conn:
+            if conn.scalar(ELECT):
+                conn.execute(text(f"SET LOCAL application_name = '{STOCK_COUNT}'"))
+                conn.execute(LOCK_PRODUCTS)
+                self._stop.wait(hold_s)

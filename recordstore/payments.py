@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from recordstore import chaos
 from recordstore.config import Settings
 from recordstore.db import autocommit
 from recordstore.models import PaymentStatus
@@ -59,6 +60,9 @@ def authorize_payment(order_id: int, amount_cents: int, method: str, settings: S
             span.set_attributes({"recordstore.payment.replayed": True,
                                  "recordstore.payment.status": recorded.status})
             return recorded
+        hung_s = chaos.wait_while_payment_gateway_hangs()
+        if hung_s:
+            span.set_attribute("recordstore.payment.gateway_hung_s", round(hung_s, 1))
         time.sleep(jittered_ms(settings.payment_latency_ms, settings.latency_jitter, rng) / 1000)
         declined = rng.random() < settings.payment_failure_rate
         values = {

@@ -6,6 +6,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -71,3 +72,21 @@ def lab_command(lab, *args: str) -> None:
     """`./lab ARGS`, which must succeed."""
     r = lab_run(lab, *args)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def active_alerts(lab) -> dict[str, str]:
+    """The alerts Prometheus has active now: name -> pending or firing."""
+    found: dict[str, str] = {}
+    for alert in get_json(lab.url("PROMETHEUS_PORT", "/api/v1/alerts"))["data"]["alerts"]:
+        name = alert["labels"]["alertname"]
+        if found.get(name) != "firing":
+            found[name] = alert["state"]
+    return found
+
+
+def fired_since(lab, since: float) -> set[str]:
+    """The alerts Prometheus has had firing at some moment since `since` (a time.time())."""
+    window = f"{max(1, int(time.time() - since))}s"
+    query = quote(f'max by (alertname) (max_over_time(ALERTS{{alertstate="firing"}}[{window}]))')
+    result = get_json(lab.url("PROMETHEUS_PORT", f"/api/v1/query?query={query}"))
+    return {r["metric"]["alertname"] for r in result["data"]["result"]}

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Exercise 04's check: the worker stopped, the orders queued up and were seen, then drained."""
+"""Exercise 04's check: the worker stuck, then stopped, the orders queued up and were seen, then
+drained, and the fault that held it is off."""
 
 import sys
 from pathlib import Path
@@ -45,6 +46,8 @@ STEPS = [
          "give the worker a few seconds to catch up"),
     Step("Every order accepted is final", lambda lab: lab.orders_final(),
          "the worker finishes the queued orders on its own: check again in a few seconds"),
+    Step("No fault is switched on", lambda lab: lab.faults_off(),
+         "switch the fault off: ./lab chaos reset"),
 ]
 
 if __name__ == "__main__":

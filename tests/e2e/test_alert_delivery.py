@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from tests.helpers import get_json, lab_command, wait_for
+from tests.helpers import active_alerts, get_json, lab_command, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
 SYMPTOMS = {"HighCheckoutErrorRate", "CheckoutErrorBudgetBurnFast", "CheckoutErrorBudgetBurnSlow"}
@@ -41,6 +41,8 @@ def test_database_down_is_delivered_and_its_symptoms_are_inhibited(lab, gateway)
         firing = wait_for(lambda: new("DatabaseDown", "firing"), 90, "DatabaseDown delivered")
         assert firing[0]["severity"] == "critical"
         assert "pg_up = 0" in firing[0]["summary"]
+        # Exercise 02's third alert: info, never notified; it resolves 30 minutes on.
+        assert active_alerts(lab).get("DatabaseRecentlyDown") == "firing"
         status = wait_for(
             lambda: (s := alertmanager_status(lab, "HighCheckoutErrorRate")) and
             s["inhibitedBy"] and s, 150, "HighCheckoutErrorRate firing, inhibited")
