@@ -173,9 +173,11 @@ def answered_trees(lab: "Lab", key: str, good: Callable[["SpanTree"], bool],
     return [t for t in lab.trees(**search) if good(t)]
 
 
-def busiest(tree: "SpanTree") -> "Span":
-    """The span with the most time of its own (its duration less its child spans')."""
-    return max(tree.spans, key=lambda s: s.self_us)
+def busiest(tree: "SpanTree", service: str = "") -> "Span":
+    """The span with the most time of its own (its duration less its child spans'), of
+    `service` when one is given (a checkout's own spans, not the worker's that follow)."""
+    return max((s for s in tree.spans if s.service == service or not service),
+               key=lambda s: s.self_us)
 
 
 def firing_starts(lab: "Lab") -> dict[str, float]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
-from labkit.checks import Lab, NotYet, Question, Step, main  # noqa: E402
+from labkit.checks import API_SERVICE, Lab, NotYet, Question, Step, main  # noqa: E402
 from labkit.jaeger import DB_QUERY  # noqa: E402
 from labkit.questions import (  # noqa: E402
     Truth,
@@ -31,7 +31,7 @@ slow = slow_request(SERVER_SPAN, SLOW_MS)
 def statement(lab: Lab) -> Truth:
     """The span with the most time of its own in the trace answered (else in each slow
     checkout of the window): its name, or its statement quoted (12 characters at least)."""
-    spans = [busiest(t) for t in answered_trees(
+    spans = [busiest(t, API_SERVICE) for t in answered_trees(
         lab, "slow_trace_id", slow, operation=SERVER_SPAN, min_duration=f"{SLOW_MS}ms",
         limit=20)]
     if not spans:

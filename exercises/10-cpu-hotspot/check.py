@@ -9,7 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: labkit
 
 from labkit import profiles  # noqa: E402
-from labkit.checks import Lab, NotYet, Question, Step, main  # noqa: E402
+from labkit.checks import API_SERVICE, Lab, NotYet, Question, Step, main  # noqa: E402
 from labkit.jaeger import SpanTree  # noqa: E402
 from labkit.questions import (  # noqa: E402
     Truth,
@@ -37,7 +37,7 @@ def slow_trees(lab: Lab) -> list[SpanTree]:
         return lab.memo["trees"]
     trees = answered_trees(lab, "slow_trace_id", slow, operation=SERVER_SPAN,
                            min_duration=f"{SLOW_MS}ms", limit=20)
-    trees = [t for t in trees if busiest(t).self_us >= UNEXPLAINED_MS * 1000]
+    trees = [t for t in trees if busiest(t, API_SERVICE).self_us >= UNEXPLAINED_MS * 1000]
     if not trees:
         raise NotYet(f"no checkout trace over {SLOW_MS} ms with a span holding over "
                      f"{UNEXPLAINED_MS} ms of its own yet")
@@ -46,7 +46,7 @@ def slow_trees(lab: Lab) -> list[SpanTree]:
 
 
 def span(lab: Lab) -> Truth:
-    return one_of(busiest(t).operation for t in slow_trees(lab))
+    return one_of(busiest(t, API_SERVICE).operation for t in slow_trees(lab))
 
 
 def request_span(lab: Lab, answer: str) -> str | None:
@@ -58,7 +58,7 @@ def request_span(lab: Lab, answer: str) -> str | None:
 
 def self_ms(lab: Lab) -> Truth:
     """That span's own time, within ± 10 % (20 ms at least)."""
-    return any_of([number(busiest(t).self_us / 1000, 20, " ms", relative=0.1)
+    return any_of([number(busiest(t, API_SERVICE).self_us / 1000, 20, " ms", relative=0.1)
                    for t in slow_trees(lab)])
 
 

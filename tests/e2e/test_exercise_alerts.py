@@ -7,6 +7,9 @@ minutes would be slow orders of 03's alert). The other exercises' alerts fire el
 07's in test_exercises.py, all but CheckoutErrorBudgetBurnSlow, which burns for 5 minutes
 first.
 
+Each of the three exercises' checks is answered here too, from the signals of its run, right
+(it passes) and wrong (it fails with hints that never say the answer): their faults run once.
+
 Afterwards OrderProcessingSlow may fire for a few minutes: 04's stuck orders, confirmed at
 last, took minutes from checkout to confirmation. That is the truth, and it resolves alone."""
 
@@ -20,7 +23,20 @@ from sqlalchemy import text
 
 from labctl.config import ROOT
 from recordstore.db import session_scope
-from tests.exercise_steps import JOURNEY, shopping
+from tests.exercise_steps import (
+    JOURNEY,
+    assert_passes,
+    assert_wrong_answers_get_hints,
+    before,
+    busiest_span,
+    exemplar_trace_ids,
+    firing_began,
+    graph_points,
+    jaeger_trace,
+    logged_duration_ms,
+    shopping,
+    utc_clock,
+)
 from tests.helpers import active_alerts, get_json, lab_command, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive, pytest.mark.timeout(1200)]
@@ -83,6 +99,37 @@ def tasks_in_flight(lab) -> float:
     return started - ended
 
 
+def answer_03(lab, since: float) -> None:
+    """03's check, answered as the README works the run out: the worker's capacity (its threads
+    over the 7 s an order holds one), its threads, when the alert went firing."""
+    answers = {"knee_per_s": round(worker_slots(lab) / 7, 2), "saturated": "the worker's threads",
+               "fired_at": utc_clock(firing_began(lab, since)["OrderProcessingSlow"])}
+    assert_wrong_answers_get_hints(lab, "03", since, {}, {
+        "knee_per_s": 99, "saturated": "the worker's CPU", "fired_at": "25:61"})
+    assert_passes(lab, "03", since, answers=answers)
+
+
+def answer_04_and_08(lab, since: float) -> None:
+    """04's and 08's checks, answered from the run's graphs, its slowest checkout's exemplar,
+    that trace, and the API's log line of that request."""
+    began = firing_began(lab, since)
+    first = min(began, key=began.get)
+    queue = 'rabbitmq_queue_messages_ready{job="rabbitmq",queue="orders"}'
+    answers = {"first_alert": first, "first_fired_at": utc_clock(began[first]),
+               "ready_peak": max(graph_points(lab, queue, since))}
+    assert_wrong_answers_get_hints(lab, "04", since, {}, {
+        "first_alert": "BrokerDown", "first_fired_at": "25:61", "ready_peak": 9999})
+    assert_passes(lab, "04", since, answers=answers)
+    slow = exemplar_trace_ids(lab, since, "/checkout", 0.5)[0]
+    statement, _ = busiest_span(jaeger_trace(lab, slow), "kodekloud-record-store-api")
+    answers = {"slow_trace_id": slow, "statement": statement,
+               "request_ms": logged_duration_ms(lab, slow),
+               "fired_at": utc_clock(began["SlowCheckout"])}
+    assert_wrong_answers_get_hints(lab, "08", since, {"slow_trace_id": slow}, {
+        "statement": "SELECT 1", "request_ms": 1, "fired_at": "25:61"})
+    assert_passes(lab, "08", since, answers=answers)
+
+
 def test_03_04_08_fire_the_alerts_they_teach_and_resolve_after_the_clean_up(lab, chaos):
     alerts, fired = taught(), {"03": set(), "04": set(), "08": set()}
 
@@ -90,6 +137,7 @@ def test_03_04_08_fire_the_alerts_they_teach_and_resolve_after_the_clean_up(lab,
     # the e-mail 2 s; the test stack's e-mail takes EMAIL_DELAY_MS, so the payment takes the rest
     # of the same 7 s an order holds a worker thread: 16 threads, about 2.3 orders a second.
     quiet(lab, alerts["03"], 240, "before 03")
+    since_03, _ = before(lab, "03")
     chaos(f"payment_latency_ms={7000 - int(lab.env.get('EMAIL_DELAY_MS', '0'))}")
     sale = subprocess.Popen(
         [sys.executable, "-I", "-S", str(JOURNEY), "load-test", "--base-url",
@@ -113,12 +161,14 @@ def test_03_04_08_fire_the_alerts_they_teach_and_resolve_after_the_clean_up(lab,
         lab_command(lab, "chaos", "reset")
     assert re.search(r"order processing p95 < 10 s .* MISSED", report), report
     wait_for(lambda: queue_empty(lab), 120, "03's backlog to drain", interval_s=2)
+    answer_03(lab, since_03)
 
     # 04 and 08 side by side: a payment gateway that never answers holds every worker thread;
     # a stock count's row locks hold every checkout. A shopper buys every second or so, spread
     # over the records in stock so none runs out.
     b_alerts = alerts["04"] | alerts["08"]
     quiet(lab, b_alerts, 240, "before 04 and 08")
+    since_b, _ = before(lab, "04", "08")
     with session_scope() as s:
         since = s.scalar(text("SELECT now()"))
         products = list(s.scalars(text("SELECT id FROM products WHERE stock >= 5 ORDER BY id")))
@@ -158,6 +208,7 @@ def test_03_04_08_fire_the_alerts_they_teach_and_resolve_after_the_clean_up(lab,
         return rows if rows and all(r.status == "confirmed" for r in rows) else None
 
     orders = wait_for(final, 120, "every order of 04 confirmed")
+    answer_04_and_08(lab, since_b)
     with session_scope() as s:
         ids = [r.id for r in orders]
         charged = s.execute(text("SELECT order_id, count(*) FROM payments "

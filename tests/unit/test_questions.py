@@ -46,6 +46,9 @@ CONVERTED = {"01-follow-a-purchase": ["correlation_id", "trace_id", "duration_ms
              "05-slow-queries": ["slow_trace_id", "statement_ms", "p95_peak_ms"],
              "06-failing-payments": ["declined_trace_id", "dead_letter_peak"],
              "07-broker-outage": ["held_orders", "down_seconds", "fired_at"],
+             "03-load-testing": ["knee_per_s", "saturated", "fired_at"],
+             "04-stuck-worker-and-backlog": ["first_alert", "first_fired_at", "ready_peak"],
+             "08-latency-spike-to-trace": ["slow_trace_id", "statement", "request_ms", "fired_at"],
              "09-game-day": ["cause"],
              "10-cpu-hotspot": ["slow_trace_id", "span", "self_ms", "function"]}
 
@@ -112,6 +115,7 @@ def test_a_later_question_follows_the_trace_answered_when_it_is_one_that_counts(
     lab.answers = {"slow_trace_id": "1" * 32}
     [tree] = answered_trees(lab, "slow_trace_id", slow)
     assert (busiest(tree).operation, busiest(tree).self_us) == ("WITH recordstore", 880_000)
+    assert busiest(tree, "unknown") is busiest(tree)  # the service the spans came from
     lab.answers = {"slow_trace_id": "3" * 32}  # not a slow one: any slow trace of the window
     trees = answered_trees(lab, "slow_trace_id", slow)
     assert [busiest(t).operation for t in trees] == ["checkout_order", "WITH recordstore"]
