@@ -4,6 +4,7 @@ at each of the three levels."""
 from gameday.purchase import Outcome, buy, health, pg_up
 from labkit.jaeger import HTTP_STATUS, JaegerError, SpanTree
 from labkit.probes import Lab
+from labkit.questions import busiest
 from labkit.shop import Step
 
 LEVELS = ("what a shopper sees", "what the metrics and alerts say",
@@ -82,7 +83,7 @@ def _purchase_trace(lab: Lab, got: Outcome) -> list[str]:
 
 def _busiest(tree: SpanTree) -> str:
     """The span with the most time of its own (not spent in a child span)."""
-    span = max(tree.spans, key=lambda s: s.self_us)
+    span = busiest(tree)
     return (f"the span with the most time of its own is {span.service.rsplit('-', 1)[-1]} "
             f"{span.operation}: {span.self_us / 1000:.0f} of its {span.duration_us / 1000:.0f}"
             " ms")

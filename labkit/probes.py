@@ -71,6 +71,15 @@ class Lab:
         """The highest value `expr` had in the window (a subquery at the scrape interval)."""
         return self.value(f"max_over_time(({expr}){self.window[:-1]}:5s])")
 
+    def graph(self, expr: str) -> dict[float, float]:
+        """`expr`'s first series over the window, a point every 5 s, as a Prometheus graph
+        shows it: {Unix time: value}."""
+        try:
+            series = self.prometheus.query_range(expr, self.since, time.time(), 5)
+        except PrometheusError as exc:
+            raise NotYet(f"Prometheus refused {expr}: {exc}") from None
+        return {float(t): float(v) for s in series[:1] for t, v in s["values"] if v != "NaN"}
+
     def exemplars(self, expr: str) -> list[dict[str, Any]]:
         """Exemplars of the window: [{"labels": {"trace_id": ...}, "value": ...}, ...]."""
         try:

@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from . import http
+from .links import API_SERVICE
 from .probes import NotYet
 from .prometheus import PrometheusError
 
 if TYPE_CHECKING:
-    from .jaeger import SpanTree
+    from .jaeger import Span, SpanTree
     from .probes import Lab
 
 
@@ -66,6 +67,15 @@ def one_of(values: Iterable[str], shown: str | None = None) -> Truth:
         raise NotYet("the signals of the window hold no answer yet")
     accepted = {normal(v) for v in values}
     return Truth(shown or " or ".join(values), lambda answer: normal(answer) in accepted)
+
+
+def any_of(truths: list[Truth]) -> Truth:
+    """Right when one of `truths` accepts the answer (a reading of each trace that may be the
+    learner's); shown and stated as the first."""
+    if not truths:
+        raise NotYet("the signals of the window hold no answer yet")
+    return Truth(truths[0].shown, lambda answer: any(t.accepts(answer) for t in truths),
+                 truths[0].tolerance)
 
 
 def number(value: float, tolerance: float, unit: str = "", relative: float = 0.0) -> Truth:
@@ -132,6 +142,42 @@ def trace_where(lab: "Lab", good: Callable[["SpanTree"], bool], **search: Any) -
             return False
         return tree.start_us >= lab.since * 1_000_000 and good(tree)
     return Truth(found[0], accepts)
+
+
+def slow_request(operation: str, slow_ms: float) -> Callable[["SpanTree"], bool]:
+    """Whether a trace holds a request (its server span, `operation`) over `slow_ms` as the
+    trace store measured it, less 10 %: the exemplar that names the trace times the request in
+    the API's middleware, the span a moment less."""
+    return lambda tree: any(s.duration_us >= 0.9 * slow_ms * 1000 for s in tree.find(operation))
+
+
+def slow_request_trace(lab: "Lab", operation: str, slow_ms: float) -> Truth:
+    """Right when the answer is the id of a trace of the window with `operation` over
+    `slow_ms` (slow_request)."""
+    found = trace_where(lab, slow_request(operation, slow_ms), service=API_SERVICE,
+                        operation=operation, min_duration=f"{slow_ms:g}ms", limit=20)
+    return Truth(found.shown, found.accepts, f"10 % of {slow_ms:g} ms, in the trace store")
+
+
+def answered_trees(lab: "Lab", key: str, good: Callable[["SpanTree"], bool],
+                   **search: Any) -> list["SpanTree"]:
+    """The trace answered for `key` when `good` holds for it (a later question follows the
+    learner's own trace), else every trace of the window a search finds for which it holds."""
+    given = normal(lab.answers.get(key, ""))
+    try:
+        tree = lab.trace_tree(given) if given else None
+    except NotYet:
+        tree = None
+    if tree is not None and good(tree):
+        return [tree]
+    return [t for t in lab.trees(**search) if good(t)]
+
+
+def busiest(tree: "SpanTree", service: str = "") -> "Span":
+    """The span with the most time of its own (its duration less its child spans'), of
+    `service` when one is given (a checkout's own spans, not the worker's that follow)."""
+    return max((s for s in tree.spans if s.service == service or not service),
+               key=lambda s: s.self_us)
 
 
 def firing_starts(lab: "Lab") -> dict[str, float]:

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 
@@ -118,6 +118,27 @@ def delivered_at(lab: LabConfig, alertname: str, since: float) -> str:
                and datetime.fromisoformat(n["received_at"]).timestamp() >= since)[11:19]
 
 
+def firing_began(lab: LabConfig, since: float) -> dict[str, float]:
+    """When each alert went firing since `since`, as a graph of ALERTS{alertstate="firing"}
+    in Prometheus shows it (one already firing at `since` does not count)."""
+    began: dict[str, float] = {}
+    for series in prometheus_range(lab, 'ALERTS{alertstate="firing"}', since):
+        name, first = series["metric"]["alertname"], float(series["values"][0][0])
+        began[name] = min(first, began.get(name, first))
+    return {name: at for name, at in began.items() if at > since + 5}
+
+
+def utc_clock(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S")
+
+
+def logged_duration_ms(lab: LabConfig, trace_id: str) -> float:
+    """The duration_ms of the API's request_finished line of that trace (grep in its log)."""
+    lines = (lab.home / "logs" / "api.log").read_text().splitlines()
+    return next(json.loads(line)["duration_ms"] for line in lines
+                if trace_id in line and '"request_finished"' in line)
+
+
 def jaeger_traces(lab: LabConfig, since: float, **params: str) -> list[dict]:
     """Jaeger's search from `since` until now, as its UI runs it: the traces, newest first."""
     window = {"start": str(int(since * 1e6)), "end": str(int(time.time() * 1e6))}
@@ -129,6 +150,32 @@ def jaeger_trace(lab: LabConfig, trace_id: str) -> dict:
     """The trace (no spans while Jaeger does not know it yet)."""
     body = get_json(lab.url("JAEGER_UI_PORT", f"/api/traces/{trace_id}")) or {}
     return (body.get("data") or [{"spans": []}])[0]
+
+
+def exemplar_trace_ids(lab: LabConfig, since: float, handler: str, min_s: float) -> list[str]:
+    """The trace ids of the API's exemplars of `handler` from `since`, of requests that took
+    `min_s` or more, slowest first (as the exercises' curl of query_exemplars lists them)."""
+    query = httpx.QueryParams({
+        "query": f'http_request_duration_seconds_bucket{{job="api",handler="{handler}"}}',
+        "start": since, "end": time.time()})
+    found = get_json(lab.url("PROMETHEUS_PORT", f"/api/v1/query_exemplars?{query}"))["data"]
+    slow = [e for series in found for e in series["exemplars"] if float(e["value"]) >= min_s]
+    return [e["labels"]["trace_id"] for e in sorted(slow, key=lambda e: -float(e["value"]))]
+
+
+def busiest_span(trace: dict, service: str) -> tuple[str, float]:
+    """The span of `service` with the most time of its own, read off the trace as a learner
+    does: its duration less its child spans' durations; (its name, that time in ms)."""
+    children: dict[str, int] = {}
+    for s in trace["spans"]:
+        for ref in s.get("references") or []:
+            if ref.get("refType") == "CHILD_OF" and ref.get("traceID") == s["traceID"]:
+                children[ref["spanID"]] = children.get(ref["spanID"], 0) + s["duration"]
+    services = {pid: p["serviceName"] for pid, p in trace["processes"].items()}
+    own = {s["spanID"]: (s["operationName"], max(0, s["duration"] - children.get(s["spanID"], 0)))
+           for s in trace["spans"] if services.get(s["processID"]) == service}
+    name, us = max(own.values(), key=lambda named: named[1])
+    return name, us / 1000
 
 
 def trace_id_header(response: httpx.Response) -> str:

@@ -9,7 +9,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: 
 
 from labkit.checks import API_SERVICE, Lab, NotYet, Question, Step, main  # noqa: E402
 from labkit.jaeger import DB_QUERY, SpanTree  # noqa: E402
-from labkit.questions import Truth, between, normal, number, trace_where  # noqa: E402
+from labkit.questions import (  # noqa: E402
+    Truth,
+    answered_trees,
+    any_of,
+    between,
+    number,
+    trace_where,
+)
 
 SLOW_MS = 500
 P95 = ("histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket"
@@ -34,21 +41,11 @@ def slowest_statement_ms(tree: SpanTree) -> float | None:
 def statement_ms(lab: Lab) -> Truth:
     """The slowest SQL span of the trace answered (when it is a slow catalog request), else of
     any slow catalog trace of the window: within ± 10 % (20 ms at least)."""
-    given = normal(lab.answers.get("slow_trace_id", ""))
-    try:
-        trees = [lab.trace_tree(given)] if given else []
-    except NotYet:
-        trees = []
-    if not (trees and slow(trees[0])):
-        trees = [t for t in lab.trees(**SLOW_SEARCH) if slow(t)]
+    trees = answered_trees(lab, "slow_trace_id", slow, **SLOW_SEARCH)
     readings = [ms for ms in map(slowest_statement_ms, trees) if ms]
     if not readings:
         raise NotYet(f"no GET /products trace over {SLOW_MS} ms with SQL spans yet")
-    if len(readings) == 1:
-        return number(readings[0], 20, " ms", relative=0.1)
-    truths = [number(ms, 20, " ms", relative=0.1) for ms in readings]
-    return Truth(truths[0].shown, lambda a: any(t.accepts(a) for t in truths),
-                 truths[0].tolerance)
+    return any_of([number(ms, 20, " ms", relative=0.1) for ms in readings])
 
 
 def p95_peak_ms(lab: Lab) -> Truth:

@@ -9,7 +9,13 @@ import pytest
 from gameday import games
 from gameday.causes import BY_CAUSE, CAUSES, Cause
 from gameday.cli import lab_for
-from tests.exercise_steps import assert_passes, check, failing
+from tests.exercise_steps import (
+    assert_passes,
+    assert_wrong_answers_get_hints,
+    check,
+    failing,
+    wrong,
+)
 from tests.helpers import lab_run, wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
@@ -68,7 +74,9 @@ def test_a_game_with_hints_and_traffic_passes_exercise_09(lab):
     assert lab_run(lab, "traffic", "status").returncode == 0, "the game started shoppers"
     again = lab_run(lab, "gameday", "start")
     assert again.returncode == 1 and "already running" in again.stderr
-    assert "not answered yet" in failing(check(lab, "09", since)[1])[1]
+    report = check(lab, "09", since, 0, {"cause": cause.name})[1]
+    assert "not answered yet" in failing(report)[1]
+    assert "runs since" in wrong(report)["cause"], "no trying causes on a running game"
     hints = [lab_run(lab, "gameday", "hint", timeout_s=60) for _ in range(4)]
     assert [h.stdout.splitlines()[0][:10] for h in hints] == [
         "Hint 1 of ", "Hint 2 of ", "Hint 3 of ", "Hint 3 of "], [h.stdout for h in hints]
@@ -83,6 +91,9 @@ def test_a_game_with_hints_and_traffic_passes_exercise_09(lab):
     answered = lab_run(lab, "gameday", "answer", cause.name)
     assert answered.returncode == 0 and "with 3 hints" in answered.stdout, answered.stdout
     assert lab_run(lab, "traffic", "status").returncode == 3, "its shoppers went with it"
-    report = assert_passes(lab, "09", since)
-    assert "payment-failures diagnosed right" in report["steps"][1]["detail"]
+    assert_wrong_answers_get_hints(lab, "09", since, {}, {"cause": "db-down"})
+    assert "the causes are" in check(lab, "09", since, 0, {"cause": "gremlins"})[1][
+        "questions"][0]["hint"]
+    report = assert_passes(lab, "09", since, answers={"cause": cause.name})
+    assert "diagnosed right in" in report["steps"][1]["detail"]
     assert_healthy(lab)

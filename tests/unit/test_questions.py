@@ -13,11 +13,15 @@ from labctl.config import ROOT
 from labctl.proc import free_port
 from labkit import progress
 from labkit.checks import run
+from labkit.jaeger import build_tree
 from labkit.probes import NotYet
 from labkit.questions import (
     Question,
+    answered_trees,
+    any_of,
     ask_missing,
     between,
+    busiest,
     clock_time,
     fired_at,
     first_alert,
@@ -25,6 +29,7 @@ from labkit.questions import (
     number,
     one_of,
     parse_answers,
+    slow_request,
 )
 from labkit.shop import made_by_the_lab
 from tests.unit.test_checks import lab_at_nothing
@@ -40,7 +45,12 @@ CONVERTED = {"01-follow-a-purchase": ["correlation_id", "trace_id", "duration_ms
              "02-database-failure": ["failed_trace_id", "down_seconds", "fired_at"],
              "05-slow-queries": ["slow_trace_id", "statement_ms", "p95_peak_ms"],
              "06-failing-payments": ["declined_trace_id", "dead_letter_peak"],
-             "07-broker-outage": ["held_orders", "down_seconds", "fired_at"]}
+             "07-broker-outage": ["held_orders", "down_seconds", "fired_at"],
+             "03-load-testing": ["knee_per_s", "saturated", "fired_at"],
+             "04-stuck-worker-and-backlog": ["first_alert", "first_fired_at", "ready_peak"],
+             "08-latency-spike-to-trace": ["slow_trace_id", "statement", "request_ms", "fired_at"],
+             "09-game-day": ["cause"],
+             "10-cpu-hotspot": ["slow_trace_id", "span", "self_ms", "function"]}
 
 
 def test_answers_are_key_value_pairs_of_the_questions_keys():
@@ -78,6 +88,41 @@ def test_a_wrong_answer_gets_the_hint_never_the_truth():
     for v in verdicts:
         assert v.answer is None
         assert SECRET not in v.detail + v.hint and "40" not in v.detail + v.hint
+
+
+def checkout_trace(trace_id: str, request_ms: int, sql_ms: int) -> dict:
+    """A checkout's trace in Jaeger's JSON: the request, its checkout_order, one SQL span."""
+    def span(span_id, name, ms, parent=None):
+        refs = [{"refType": "CHILD_OF", "traceID": trace_id, "spanID": parent}] if parent else []
+        return {"traceID": trace_id, "spanID": span_id, "operationName": name,
+                "startTime": 1_000_000, "duration": ms * 1000, "references": refs}
+    return {"traceID": trace_id, "spans": [
+        span("a", "POST /checkout", request_ms), span("b", "checkout_order", request_ms - 2, "a"),
+        span("c", "WITH recordstore", sql_ms, "b")]}
+
+
+def test_a_later_question_follows_the_trace_answered_when_it_is_one_that_counts(monkeypatch):
+    lab = lab_at_nothing()
+    traces = {t["traceID"]: t for t in (checkout_trace("1" * 32, 900, 880),
+                                        checkout_trace("2" * 32, 600, 5),
+                                        checkout_trace("3" * 32, 40, 1))}
+    monkeypatch.setattr(lab, "trace_tree", lambda trace_id: build_tree(traces[trace_id]))
+    monkeypatch.setattr(lab, "trees", lambda **search: [build_tree(traces["2" * 32]),
+                                                        build_tree(traces["1" * 32])])
+    slow = slow_request("POST /checkout", 500)
+    assert slow(build_tree(checkout_trace("4" * 32, 460, 0)))  # within 10 %: the exemplar's
+    assert not slow(build_tree(traces["3" * 32]))
+    lab.answers = {"slow_trace_id": "1" * 32}
+    [tree] = answered_trees(lab, "slow_trace_id", slow)
+    assert (busiest(tree).operation, busiest(tree).self_us) == ("WITH recordstore", 880_000)
+    assert busiest(tree, "unknown") is busiest(tree)  # the service the spans came from
+    lab.answers = {"slow_trace_id": "3" * 32}  # not a slow one: any slow trace of the window
+    trees = answered_trees(lab, "slow_trace_id", slow)
+    assert [busiest(t).operation for t in trees] == ["checkout_order", "WITH recordstore"]
+    either = any_of([number(busiest(t).self_us / 1000, 20, " ms") for t in trees])
+    assert either.accepts("593") and either.accepts("870") and not either.accepts("700")
+    with pytest.raises(NotYet):
+        any_of([])
 
 
 def test_the_first_alert_is_the_one_whose_firing_began_first_in_the_window(monkeypatch):
