@@ -205,7 +205,6 @@ def test_07_broker_outage_loses_no_order(lab):
 @pytest.mark.timeout(360)
 def test_10_cpu_hotspot_from_the_exemplar_to_the_trace_to_the_profile(lab, chaos):
     since, [report] = before(lab, "10")
-    assert "/checkout" in failing(report)[1]
     chaos("cpu_burn_ms=300")
     with shopping(lab, every_s=0.2, product_ids=range(2, 40)):
         report = until_steps_hold(lab, "10", since, {1}, 120)
