@@ -145,7 +145,12 @@ def watch(cfg: LabConfig, comp: Component, w: Watch, now: float) -> None:
             w.pid, w.due = None, None
             return
     if w.pid is None:
-        return  # never seen running: starting it is up's job
+        # Never seen running. Started all the same (its pid recorded, not stopped on purpose)
+        # and gone before a look caught it (a crash right after ./lab start): restart it too.
+        w.pid = read_pid(comp.pidfile(cfg))
+        if w.pid is None:
+            return  # never started: starting it is up's job
+        w.own_group = True  # as the lab starts its programs; a group that is gone is ignored
     if w.due is None:
         w.due = now + w.delay
     if now >= w.due:

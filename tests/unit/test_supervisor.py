@@ -87,3 +87,15 @@ def test_stopped_on_purpose_stays_stopped_and_a_busy_lock_is_left_alone(world):
     for t in range(6, 30):
         supervisor.watch(cfg, comp, w, float(t))
     assert restarts.started == []
+
+
+def test_started_and_gone_before_a_look_caught_it_is_restarted(world):
+    """./lab start, then a crash before the supervisor's next look: its pid is recorded and it
+    was not stopped on purpose, so it comes back (CI: a worker killed right after its start
+    stayed down)."""
+    cfg, comp, w, restarts = world
+    cfg.run.mkdir(parents=True, exist_ok=True)
+    comp.pidfile(cfg).write_text("999999\n")  # recorded by its start, long gone
+    supervisor.watch(cfg, comp, w, 0.0)
+    supervisor.watch(cfg, comp, w, supervisor.FIRST_DELAY_S)
+    assert len(restarts.started) == 1
