@@ -1,5 +1,5 @@
 """A game's rules: the pick of a cause from a seed, the grading of an answer, and the record of
-the games played (`gameday.json` in the lab's home), which exercise 09's check reads too."""
+the games played (`gameday.json` in the lab's home), which exercise 15's check reads too."""
 
 import json
 import random

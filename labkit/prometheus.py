@@ -68,7 +68,7 @@ class Prometheus:
 def slowest_exemplar(exemplars: list[dict[str, Any]],
                      min_seconds: float = 0.0) -> dict[str, Any] | None:
     """The slowest exemplar that names a trace (at least `min_seconds`), or None: how exercise
-    08, exercise 10 and the storefront's "slowest checkout" (trace-view.js) pick one."""
+    08, exercise 09 and the storefront's "slowest checkout" (trace-view.js) pick one."""
     named = [e for e in exemplars
              if e.get("labels", {}).get("trace_id") and float(e["value"]) >= min_seconds]
     return max(named, key=lambda e: float(e["value"]), default=None)

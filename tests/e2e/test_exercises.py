@@ -203,11 +203,11 @@ def test_07_broker_outage_loses_no_order(lab):
 
 
 @pytest.mark.timeout(360)
-def test_10_cpu_hotspot_from_the_exemplar_to_the_trace_to_the_profile(lab, chaos):
-    since, [report] = before(lab, "10")
+def test_09_cpu_hotspot_from_the_exemplar_to_the_trace_to_the_profile(lab, chaos):
+    since, [report] = before(lab, "09")
     chaos("cpu_burn_ms=300")
     with shopping(lab, every_s=0.2, product_ids=range(2, 40)):
-        report = until_steps_hold(lab, "10", since, {1}, 120)
+        report = until_steps_hold(lab, "09", since, {1}, 120)
         assert "no profile of the API recorded" in wrong(report)["function"], report
         slow = wait_for(lambda: exemplar_trace_ids(lab, since, "/checkout", 0.25), 60,
                         "an exemplar of a checkout over 250 ms")
@@ -224,9 +224,9 @@ def test_10_cpu_hotspot_from_the_exemplar_to_the_trace_to_the_profile(lab, chaos
     span, own_ms = busiest_span(jaeger_trace(lab, slow[0]), API)
     answers = {"slow_trace_id": slow[0], "span": span, "self_ms": round(own_ms),
                "function": function}
-    rc, report = check(lab, "10", since, 0, answers)
+    rc, report = check(lab, "09", since, 0, answers)
     assert (wrong(report), set(failing(report))) == ({}, {2}), report  # the fault is still on
     lab_command(lab, "chaos", "reset")
-    assert_wrong_answers_get_hints(lab, "10", since, {}, {
+    assert_wrong_answers_get_hints(lab, "09", since, {}, {
         "slow_trace_id": NO_TRACE, "span": "verify_product", "self_ms": 1, "function": "main"})
-    assert_passes(lab, "10", since, wait_s=30, answers=answers)
+    assert_passes(lab, "09", since, wait_s=30, answers=answers)

@@ -1,6 +1,6 @@
 """`./lab gameday` on the native stack: every cause starts, shows in the lab's own signals (the
 checks' probes), is answered (right for half of them, wrong for the others), and leaves the
-lab healthy; hints, background traffic and exercise 09's check, in one game."""
+lab healthy; hints, background traffic and exercise 15's check, in one game."""
 
 import time
 
@@ -67,14 +67,14 @@ def test_each_cause_is_seen_in_the_signals_answered_and_ended(lab, cause):
 
 def test_a_game_with_hints_and_traffic_passes_exercise_09(lab):
     since = time.time()
-    rc, report = check(lab, "09", since)
+    rc, report = check(lab, "15", since)
     assert rc == 1 and 1 in failing(report), report
     cause = BY_CAUSE["payment-failures"]
     start(lab, cause, "--traffic")
     assert lab_run(lab, "traffic", "status").returncode == 0, "the game started shoppers"
     again = lab_run(lab, "gameday", "start")
     assert again.returncode == 1 and "already running" in again.stderr
-    report = check(lab, "09", since, 0, {"cause": cause.name})[1]
+    report = check(lab, "15", since, 0, {"cause": cause.name})[1]
     assert "not answered yet" in failing(report)[1]
     assert "runs since" in wrong(report)["cause"], "no trying causes on a running game"
     hints = [lab_run(lab, "gameday", "hint", timeout_s=60) for _ in range(4)]
@@ -91,9 +91,9 @@ def test_a_game_with_hints_and_traffic_passes_exercise_09(lab):
     answered = lab_run(lab, "gameday", "answer", cause.name)
     assert answered.returncode == 0 and "with 3 hints" in answered.stdout, answered.stdout
     assert lab_run(lab, "traffic", "status").returncode == 3, "its shoppers went with it"
-    assert_wrong_answers_get_hints(lab, "09", since, {}, {"cause": "db-down"})
-    assert "the causes are" in check(lab, "09", since, 0, {"cause": "gremlins"})[1][
+    assert_wrong_answers_get_hints(lab, "15", since, {}, {"cause": "db-down"})
+    assert "the causes are" in check(lab, "15", since, 0, {"cause": "gremlins"})[1][
         "questions"][0]["hint"]
-    report = assert_passes(lab, "09", since, answers={"cause": cause.name})
+    report = assert_passes(lab, "15", since, answers={"cause": cause.name})
     assert "diagnosed right in" in report["steps"][1]["detail"]
     assert_healthy(lab)

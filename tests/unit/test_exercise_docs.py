@@ -40,9 +40,12 @@ def ids(paths):
     return [p.name for p in paths]
 
 
-def test_the_guide_exercises_are_all_there():
+def test_the_exercises_are_numbered_in_order_with_the_game_day_last():
+    """01 to NN with no gap; the game day comes last, then only its postmortem."""
     numbers = [int(p.name[:2]) for p in EXERCISES]
-    assert numbers == list(range(1, 11)), numbers
+    assert numbers == list(range(1, len(numbers) + 1)), numbers
+    names = [p.name[3:] for p in EXERCISES]
+    assert names[-2:] == ["game-day", "postmortem"] or names[-1] == "game-day", names
 
 
 @pytest.mark.parametrize("folder", EXERCISES, ids=ids(EXERCISES))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Exercise 10's check: what the learner found following a slow checkout from its exemplar to
+"""Exercise 09's check: what the learner found following a slow checkout from its exemplar to
 its trace, where a long span has time no child span accounts for, to the CPU profile that
 names the function; then whether the fault is off again."""
 
@@ -114,5 +114,5 @@ STEPS = [
 ]
 
 if __name__ == "__main__":
-    main("Exercise 10: from a slow checkout to its trace to the function in a profile", STEPS,
+    main("Exercise 09: from a slow checkout to its trace to the function in a profile", STEPS,
          QUESTIONS)

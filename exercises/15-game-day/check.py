@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Exercise 09's check: what was wrong in the game day the learner played (asked only once the
+"""Exercise 15's check: what was wrong in the game day the learner played (asked only once the
 game is over: its fault ended by the answer that graded it), whether that diagnosis was right,
 and whether the lab is healthy again."""
 
@@ -86,4 +86,4 @@ STEPS = [
 ]
 
 if __name__ == "__main__":
-    main("Exercise 09: a game day", STEPS, QUESTIONS)
+    main("Exercise 15: a game day", STEPS, QUESTIONS)
