@@ -107,6 +107,7 @@ def write_nginx(cfg: LabConfig) -> None:
         "GATEWAY_JAEGER_UI_PORT": str(cfg.port("JAEGER_UI_PORT")),
         "GATEWAY_GRAFANA_PORT": str(cfg.port("GRAFANA_PORT")),
         "STOREFRONT_ROOT": str(ROOT / "nginx" / "html"),
+        "GATEWAY_PROGRESS_ROOT": str(cfg.home),  # progress.json, as ./lab check records it
     }
     template = (ROOT / "nginx" / "templates" / "default.conf.template").read_text()
     (home / "conf.d" / "default.conf").write_text(render_template(template, values))

@@ -49,7 +49,10 @@ def record(exercise: str, passed: bool, hints: list[str], revealed: list[str],
     target = path(home)
     target.parent.mkdir(parents=True, exist_ok=True)
     draft = target.with_name(f".{FILE}.{os.getpid()}")
-    draft.write_text(json.dumps({"exercises": exercises}, indent=2, sort_keys=True) + "\n")
+    # "catalog": every exercise, so a reader of the file alone (the storefront's #/progress
+    # page) can list the ones not started too.
+    draft.write_text(json.dumps({"exercises": exercises, "catalog": catalog()}, indent=2,
+                                sort_keys=True) + "\n")
     draft.replace(target)  # whole or not at all: a reader never sees half a record
     return entry
 
@@ -57,6 +60,18 @@ def record(exercise: str, passed: bool, hints: list[str], revealed: list[str],
 def exercises() -> list[str]:
     """The exercise folders, in order: 01-follow-a-purchase, ..."""
     return sorted(p.name for p in (REPO / "exercises").glob("[0-9][0-9]-*") if p.is_dir())
+
+
+def catalog() -> list[dict[str, str]]:
+    """Each exercise's folder and title, as its README's first line names it."""
+    out = []
+    for name in exercises():
+        try:
+            first = (REPO / "exercises" / name / "README.md").read_text().splitlines()[0]
+        except (OSError, IndexError):
+            first = ""
+        out.append({"exercise": name, "title": first.lstrip("# ").partition(" · ")[2] or name})
+    return out
 
 
 def _when(ts: float) -> str:

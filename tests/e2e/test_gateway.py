@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from labkit import progress
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.stack
@@ -102,6 +103,19 @@ def test_the_gateway_tells_the_page_the_ports_of_jaeger_and_grafana(lab, gateway
     assert resp.status_code == 200
     assert resp.json() == {"jaeger_ui_port": str(lab.port("JAEGER_UI_PORT")),
                            "grafana_port": str(lab.port("GRAFANA_PORT"))}
+
+
+def test_the_gateway_serves_the_learners_progress_read_only(lab, gateway):
+    """#/progress reads .lab/progress.json, the record ./lab check keeps, through the gateway:
+    the file as it is, never cached, and no write."""
+    progress.record("01-follow-a-purchase", False, [], [], home=lab.home)
+    resp = gateway.get("/lab/progress.json")
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == json.loads(progress.path(lab.home).read_text())
+    assert resp.headers["cache-control"] == "no-store" and resp.headers["x-correlation-id"]
+    refused = gateway.post("/lab/progress.json", json={})
+    assert refused.status_code == 405 and refused.json()["error"] == "method_not_allowed"
+    assert gateway.get("/lab/admin-token").status_code == 404  # the lab's home, no more
 
 
 def test_the_gateway_passes_on_only_what_the_pages_telemetry_line_reads(gateway):

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from labctl.config import ROOT
+from labkit import progress
 from labkit.prometheus import Prometheus
 from tests.helpers import get_json, lab_command, wait_for
 
@@ -95,6 +96,22 @@ def test_the_store_says_when_the_telemetry_is_warm(lab, page):
     expect(line).to_have_attribute("data-ready", "true", timeout=30_000)
     expect(line).to_contain_text("Telemetry ready")
     expect(line).to_contain_text("scrape targets up")
+
+
+def test_the_store_shows_the_learners_progress(lab, page):
+    """#/progress: every exercise, with what the checks recorded (labkit/progress.py)."""
+    first, second = progress.exercises()[:2]
+    progress.record(first, True, ["trace_id"], [], home=lab.home)
+    open_store(page, lab)
+    page.get_by_role("link", name="Your progress").click()
+    table = page.locator("#progress-table")
+    expect(table.locator("tbody tr")).to_have_count(len(progress.exercises()))
+    expect(table.locator(f'tr[data-exercise="{first}"]')).to_contain_text("passed")
+    record = progress.load(lab.home)
+    expected = record[second]["status"] if second in record else progress.NOT_STARTED
+    expect(table.locator(f'tr[data-exercise="{second}"] td').nth(1)).to_have_text(expected)
+    expect(page.locator("#progress-summary")).to_contain_text(
+        f"of {len(progress.exercises())} passed")
 
 
 def test_a_click_started_purchase_is_one_trace_from_the_browser(lab, page):

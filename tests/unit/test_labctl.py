@@ -54,7 +54,7 @@ def test_gateway_template_names_only_variables_the_lab_provides():
                      "GATEWAY_ACCESS_LOG_COPY", "GATEWAY_JAEGER_QUERY_UPSTREAM",
                      "GATEWAY_PROMETHEUS_UPSTREAM", "GATEWAY_SERVER_NAMES",
                      "GATEWAY_ALERTMANAGER_LISTEN", "GATEWAY_ALERTMANAGER_UPSTREAM",
-                     "GATEWAY_JAEGER_UI_PORT", "GATEWAY_GRAFANA_PORT"}
+                     "GATEWAY_JAEGER_UI_PORT", "GATEWAY_GRAFANA_PORT", "GATEWAY_PROGRESS_ROOT"}
 
 
 def test_component_names_are_the_compose_service_names():

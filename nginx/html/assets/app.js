@@ -9,6 +9,7 @@ import {
 } from './trace-view.js';
 import RULES from './lab-rules.js';
 import { watchReadiness } from './readiness.js';
+import { NO_RECORD, progressRows } from './progress.js';
 
 // Taken before the SDK wraps fetch: reading the trace, the logs and the exemplars is the lab
 // looking at itself, and must not add spans (a trace per poll) to what it looks at.
@@ -717,6 +718,30 @@ async function showSlowest(token) {
     followJourney({ traceId: slowest.traceId, token }));
 }
 
+/** The learner's progress through the exercises, as `./lab progress` prints it. */
+async function showProgress(token) {
+  const heading = el('h1', {}, 'Your progress through the exercises');
+  const answer = await readJson('/lab/progress.json');
+  if (token !== viewToken) return;
+  const again = el('button', { type: 'button', className: 'button', onclick: () => route() }, 'Look again');
+  if (answer.status !== 200 || !answer.data) {
+    show('Progress', backLink(), heading,
+      el('p', { className: 'notice', role: 'status', id: 'progress-none' }, NO_RECORD), again);
+    return;
+  }
+  const { rows, passed, total } = progressRows(answer.data);
+  const table = el('table', { className: 'progress', id: 'progress-table' },
+    el('thead', {}, el('tr', {}, el('th', {}, 'Exercise'), el('th', {}, 'Status'),
+      el('th', {}, 'When'), el('th', {}, 'Runs, hints, reveals'))),
+    el('tbody', {}, ...rows.map((r) => el('tr', { 'data-exercise': r.exercise },
+      el('td', {}, `${r.exercise.slice(0, 2)} · ${r.title}`),
+      el('td', { className: `status-${r.status.replace(' ', '-')}` }, r.status),
+      el('td', {}, r.when || ''), el('td', {}, r.detail)))));
+  show('Progress', backLink(), heading,
+    el('p', { id: 'progress-summary' }, `${passed} of ${total} passed, as the checks recorded it `
+      + '(./lab progress prints the same).'), table, again);
+}
+
 // --- routing ----------------------------------------------------------------------------------
 
 function parseRoute() {
@@ -729,6 +754,7 @@ function parseRoute() {
   match = path.match(/^\/order\/(\d+)$/);
   if (match) return { view: 'order', id: Number(match[1]) };
   if (path === '/slowest') return { view: 'slowest' };
+  if (path === '/progress') return { view: 'progress' };
   return {
     view: 'catalog',
     genre: params.get('genre') || '',
@@ -745,6 +771,7 @@ function route(initial = false) {
   if (where.view === 'album') showAlbum(where.id, token);
   else if (where.view === 'order') showOrder(where.id, token);
   else if (where.view === 'slowest') showSlowest(token);
+  else if (where.view === 'progress') showProgress(token);
   else showCatalog(where, token);
 }
 
