@@ -112,6 +112,14 @@ class Lab:
             raise NotYet(f"{name} is still firing")
         return f"{name} is not firing"
 
+    def alert_came_and_went(self, name: str) -> str:
+        """Holds when `name` fired in the window, Alertmanager delivered it to the receiver,
+        and Prometheus no longer has it pending or firing (resolved after the clean-up)."""
+        fired = self.delivered(name)
+        if self.value(f'count(ALERTS{{alertname="{name}"}})'):
+            raise NotYet(f"{fired}; it has not resolved yet")
+        return f"{fired}, and resolved"
+
     # --- the alert receiver (what Alertmanager delivered) ------------------------------------
     def delivered(self, name: str, status: str = "firing") -> str:
         resp = http.get(f"{self.receiver}/alerts")

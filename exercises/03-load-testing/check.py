@@ -142,6 +142,10 @@ STEPS = [
          "wait for the worker to catch up"),
     Step("Every order accepted is final", lambda lab: lab.orders_final(),
          "wait for the worker to catch up"),
+    Step("OrderProcessingSlow fired, reached the receiver, and resolved",
+         lambda lab: lab.alert_came_and_went("OrderProcessingSlow"),
+         "push the sale past the worker's capacity (the README's steps 2 and 3); once the "
+         "queue is empty it resolves about 2 minutes after the last slow order"),
 ]
 
 if __name__ == "__main__":

@@ -71,6 +71,12 @@ STEPS = [
          "the worker finishes the queued orders on its own: check again in a few seconds"),
     Step("No fault is switched on", lambda lab: lab.faults_off(),
          "switch the fault off: ./lab chaos reset"),
+    Step("QueueBacklogGrowing fired, reached the receiver, and resolved",
+         lambda lab: lab.alert_came_and_went("QueueBacklogGrowing"),
+         "keep buying for about three minutes while the worker is stuck; it resolves once "
+         "the backlog drains"),
+    Step("WorkerDown resolved", lambda lab: lab.alert_came_and_went("WorkerDown"),
+         "start the worker again; WorkerDown resolves about 30 s later"),
 ]
 
 if __name__ == "__main__":

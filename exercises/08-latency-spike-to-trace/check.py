@@ -98,6 +98,10 @@ STEPS = [
     Step("The fault is off and checkouts are fast again",
          lambda lab: f"{lab.faults_off()}; {checkout_fast(lab)}",
          "switch it off: ./lab chaos reset"),
+    Step("SlowCheckout fired, reached the receiver, and resolved",
+         lambda lab: lab.alert_came_and_went("SlowCheckout"),
+         "keep buying for about three minutes while the fault is on; after the clean-up it "
+         "resolves within about 2 minutes"),
 ]
 
 if __name__ == "__main__":

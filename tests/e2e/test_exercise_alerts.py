@@ -139,7 +139,8 @@ def answer_03(lab, since: float) -> None:
                "fired_at": utc_clock(SEEN_FIRING["OrderProcessingSlow"] - 1)}
     assert_wrong_answers_get_hints(lab, "03", since, {}, {
         "knee_per_s": 99, "saturated": "the worker's CPU", "fired_at": "25:61"})
-    assert_passes(lab, "03", since, answers=answers)
+    # Its last step: OrderProcessingSlow resolved, about 2 minutes after the last slow order.
+    assert_passes(lab, "03", since, wait_s=300, answers=answers)
 
 
 def answer_04_and_08(lab, since: float) -> None:
