@@ -1,10 +1,13 @@
 """Helpers shared by the tests: polling with a deadline, JSON over HTTP."""
 
 import argparse
+import json
 import runpy
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -90,3 +93,20 @@ def fired_since(lab, since: float) -> set[str]:
     query = quote(f'max by (alertname) (max_over_time(ALERTS{{alertstate="firing"}}[{window}]))')
     result = get_json(lab.url("PROMETHEUS_PORT", f"/api/v1/query?query={query}"))
     return {r["metric"]["alertname"] for r in result["data"]["result"]}
+
+
+def run_js(module: Path, function: str, argument) -> Any:
+    """`function(argument)` of one of the storefront's ES modules, run in Node: its answer,
+    through JSON both ways (the argument on stdin, so a large one fits)."""
+    node = shutil.which("node")
+    if not node:
+        pytest.fail("node is needed: ./lab test installs Debian's npm (and node with it)")
+    script = (f"import {{ {function} }} from {json.dumps(module.as_uri())};\n"
+              "let input = '';\n"
+              "process.stdin.on('data', (c) => { input += c; });\n"
+              f"process.stdin.on('end', () => console.log(JSON.stringify({function}("
+              "JSON.parse(input)))));\n")
+    r = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(argument),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)

@@ -3,30 +3,16 @@ checks write (labkit/progress.py) and says what `./lab progress` says of it: eve
 order, the ones not started too, each passed or in progress with its runs, hints and reveals."""
 
 import json
-import shutil
-import subprocess
-
-import pytest
 
 from labctl.config import ROOT
 from labkit import progress
+from tests.helpers import run_js
 
 MODULE = ROOT / "nginx" / "html" / "assets" / "progress.js"
 
 
 def rows(record: dict) -> dict:
-    node = shutil.which("node")
-    if not node:
-        pytest.fail("node is needed: ./lab test installs Debian's npm (and node with it)")
-    script = (f"import {{ progressRows }} from {json.dumps(MODULE.as_uri())};\n"
-              "let input = '';\n"
-              "process.stdin.on('data', (c) => { input += c; });\n"
-              "process.stdin.on('end', () => console.log(JSON.stringify("
-              "progressRows(JSON.parse(input)))));\n")
-    r = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(record),
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return run_js(MODULE, "progressRows", record)
 
 
 def test_the_page_lists_what_the_checks_recorded_as_lab_progress_prints_it(tmp_path):

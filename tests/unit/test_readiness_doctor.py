@@ -1,13 +1,11 @@
 """The arithmetic of telemetry readiness and the doctor's verdicts, on given answers (the live
 stack's are tests/e2e/test_doctor.py)."""
 
-import json
-import shutil
-import subprocess
 
 from labctl.config import ROOT
 from labkit import doctor, readiness
 from labkit.doctor import BROKEN, OK, SKIPPED, Broken, Doctor
+from tests.helpers import run_js
 
 
 class FakePrometheus:
@@ -83,13 +81,7 @@ def test_the_panel_the_doctor_asks_is_a_dashboards_own_query():
 
 def run_readiness_js(function: str, argument) -> dict:
     """One of the storefront's readiness.js rules, run in Node."""
-    module = ROOT / "nginx" / "html" / "assets" / "readiness.js"
-    script = (f"import {{ {function} }} from {json.dumps(module.as_uri())};\n"
-              f"console.log(JSON.stringify({function}({json.dumps(argument)})));\n")
-    r = subprocess.run([shutil.which("node") or "node", "--input-type=module", "-e", script],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return run_js(ROOT / "nginx" / "html" / "assets" / "readiness.js", function, argument)
 
 
 def target(job: str, health: str) -> dict:

@@ -3,8 +3,6 @@ API answer (Jaeger's own fixture, tests/fixtures/jaeger_ui_trace_01.json) and on
 stand-in's: the same tree as labkit/jaeger.py builds, by the same rules."""
 
 import json
-import shutil
-import subprocess
 
 import pytest
 
@@ -12,24 +10,14 @@ from labctl.config import ROOT
 from labkit import waterfall
 from labkit.jaeger import build_tree
 from labkit.prometheus import slowest_exemplar
+from tests import helpers
 
 MODULE = ROOT / "nginx" / "html" / "assets" / "trace-view.js"
 FIXTURE = ROOT / "tests" / "fixtures" / "jaeger_ui_trace_01.json"
 
 
 def run_js(function: str, argument) -> dict:
-    node = shutil.which("node")
-    if not node:
-        pytest.fail("node is needed: ./lab test installs Debian's npm (and node with it)")
-    script = (f"import {{ {function} }} from {json.dumps(MODULE.as_uri())};\n"
-              "let input = '';\n"
-              "process.stdin.on('data', (c) => { input += c; });\n"
-              f"process.stdin.on('end', () => console.log(JSON.stringify({function}("
-              "JSON.parse(input)))));\n")
-    r = subprocess.run([node, "--input-type=module", "-e", script], input=json.dumps(argument),
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return helpers.run_js(MODULE, function, argument)
 
 
 @pytest.fixture(scope="module")
