@@ -2,7 +2,7 @@
 checking out, the metric and its label found in Prometheus's TSDB status (what grew since
 before the fault), its series counted with the README's query, the fault off, the API's scrape
 shrunk and the series stale; the check answered right (it passes) and wrong (hints that never
-say the answer). Stack time: about 40 s."""
+say the answer). Stack time: about 40 s (a fresh stack: 39 s)."""
 
 import time
 import uuid

@@ -2,7 +2,7 @@
 made with curl (the API's trace id from X-Trace-ID), each one's worker half found in Jaeger by
 its correlation id, the fault off; the check answered right (it passes: the two halves of one
 purchase) and wrong (the halves of two purchases, another hop: hints that never say the
-answer). Stack time: about 30 s."""
+answer). Stack time: about 15 s."""
 
 import uuid
 
