@@ -112,8 +112,8 @@ def other_hop(lab: Lab, answer: str) -> str | None:
 
 def api_trace_id(lab: Lab) -> Truth:
     def accepts(answer: str) -> bool:
-        return answered_api_half(lab) is not None and normal(answer) == \
-            answered_api_half(lab).trace_id
+        api = answered_api_half(lab)  # Jaeger may pad a 64-bit id: compare them padded
+        return api is not None and normal(answer).zfill(32) == api.trace_id.zfill(32)
     return Truth(splits(lab)[0][0].trace_id, accepts)
 
 
