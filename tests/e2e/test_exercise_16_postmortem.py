@@ -63,6 +63,9 @@ def test_a_postmortem_with_the_times_the_signals_show_passes(lab):
     shown = lab_run(lab, "progress").stdout
     assert "last series 200 points in 2 of 2 round(s)" in shown, shown
 
+    latest = lab_run(lab, "gameday", "postmortem")  # the last game's: the check's default
+    assert Path(latest.stdout.splitlines()[0]).name == f"{games.game_id(second['started_at'])}.md"
+    assert "still to fill in" in failing(check(lab, "16", since)[1])[2]
     gid = games.game_id(first["started_at"])
     written = lab_run(lab, "gameday", "postmortem", "--game", gid)
     path = Path(written.stdout.splitlines()[0])

@@ -69,7 +69,7 @@ def test_each_cause_is_seen_in_the_signals_answered_and_ended(lab, cause):
     assert_healthy(lab)
 
 
-def test_a_game_with_hints_and_traffic_passes_exercise_09(lab):
+def test_a_game_with_hints_and_traffic_passes_exercise_15(lab):
     since = time.time()
     rc, report = check(lab, "15", since)
     assert rc == 1 and 1 in failing(report), report
