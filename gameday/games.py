@@ -53,8 +53,8 @@ PAR_S = 300  # five minutes to a diagnosis cost nothing
 LATE_COST = 1  # each 10 s past par ...
 LATE_MAX = 40  # ... at most this: a right answer earns 15 at least, a wrong one 0
 SCORING = (f"a right answer earns {RIGHT_POINTS} points, less {HINT_COST} per hint and "
-           f"{LATE_COST} per 10 s past {PAR_S // 60} minutes (at most {LATE_MAX}); a wrong "
-           "one earns 0")
+           f"{LATE_COST} per 10 s past {PAR_S // 60} minutes, up to {LATE_MAX}; a wrong one "
+           "earns 0")
 
 
 def points(right: bool, hints: int, seconds: float) -> int:
