@@ -27,6 +27,7 @@ class Cause:
     fastest: tuple[str, ...]  # the signals that show it soonest, soonest first
     stop: str = ""  # the component a game stops, or
     faults: dict[str, float] = field(default_factory=dict)  # the chaos faults it switches on
+    taught_in: str = ""  # the exercise (its number) that teaches the signals that show it
 
     def shows(self, lab: "Lab") -> str | None:
         """What the lab's signals show of this cause now; None while they show nothing."""
@@ -56,6 +57,16 @@ def _worker_down(lab: Lab) -> str:
     if lab.value('up{job="worker"}') != 0:
         raise NotYet('Prometheus still scrapes the worker (up{job="worker"} is not 0)')
     return 'Prometheus cannot scrape the worker: up{job="worker"} is 0'
+
+
+def _worker_stuck(lab: Lab) -> str:
+    up = 'up{job="worker"}'
+    got = buy(lab, wait_s=8)
+    if got.status not in ("pending", "processing") or lab.value(up) != 1:
+        raise NotYet(f"a test order is {got.status or got.checkout.error} after "
+                     f"{got.waited_s:.0f} s; {up} is {lab.value(up)}")
+    return (f"a test order is still {got.status} after {got.waited_s:.0f} s while Prometheus "
+            f"scrapes the worker ({up} is 1): it runs, and finishes nothing")
 
 
 def _slow_queries(lab: Lab) -> str:
@@ -116,50 +127,58 @@ CAUSES = (
         "/health: 503, down: database, at once; a checkout answers 503 database_unavailable "
         "in milliseconds, its checkout_order span in error",
         "pg_up{job=\"postgres\"} 0 at the next scrape; DatabaseDown fires 10 s later"),
-        stop="db"),
+        stop="db", taught_in="02"),
     Cause("broker-down", "RabbitMQ is stopped", _broker_down, (
         "/health: 503, down: broker, at once, while checkouts still answer 202 (the outbox "
         "keeps them) and their orders stay pending",
         "up{job=\"rabbitmq\"} 0 at the next scrape; BrokerDown fires 10 s later"),
-        stop="rabbitmq"),
+        stop="rabbitmq", taught_in="07"),
     Cause("worker-down", "the Celery worker is stopped", _worker_down, (
         "up{job=\"worker\"} 0 at the next scrape (Prometheus' targets page); WorkerDown "
         "fires 15 s later",
         "orders stay pending; rabbitmq_queue_messages_ready{queue=\"orders\"} grows "
         "(QueueBacklogGrowing after a minute)"),
-        stop="worker"),
+        stop="worker", taught_in="04"),
+    Cause("worker-stuck", "the worker is stuck: its payment calls never return", _worker_stuck, (
+        "orders stay processing, then pending, while up{job=\"worker\"} is 1 (WorkerDown "
+        "stays silent); rabbitmq_queue_messages_unacked{queue=\"orders\"} stops at the "
+        "worker's threads",
+        "rabbitmq_queue_messages_ready{queue=\"orders\"} grows (QueueBacklogGrowing after a "
+        "minute); recordstore_celery_tasks_started_total rises while "
+        "recordstore_celery_tasks_total does not; the worker's log: chaos_payment_gateway_hung"),
+        faults={"payment_gateway_hang": 1}, taught_in="04"),
     Cause("slow-queries", "the catalog query is slow in PostgreSQL", _slow_queries, (
         "a catalog page takes seconds while checkouts stay fast; /health says the database "
         "is up (past the 5 s statement timeout a page would answer 504 database_timeout)",
         "the catalog request's trace: one SQL span holds the time; "
         "http_request_duration_seconds of GET /products"),
-        faults={"slow_query_ms": 800}),
+        faults={"slow_query_ms": 800}, taught_in="05"),
     Cause("payment-failures", "the payment gateway declines every payment", _payment_failures, (
         "an order fails with failure_code payment_declined (GET /orders/ID)",
         "the worker's process_order spans in error; "
         "recordstore_orders_completed_total{status=\"failed\",reason=\"payment_declined\"}; "
         "HighOrderFailureRate after a minute"),
-        faults={"payment_failure_rate": 1}),
+        faults={"payment_failure_rate": 1}, taught_in="06"),
     Cause("payment-latency", "the payment gateway answers slowly", _payment_latency, (
         "an order's timestamps: seconds between processing and paid",
         "the worker's trace: authorize_payment holds the time; "
         "recordstore_order_processing_seconds rises (OrderProcessingSlow after a minute)"),
-        faults={"payment_latency_ms": 3000}),
+        faults={"payment_latency_ms": 3000}, taught_in="03"),
     Cause("email-failures", "the mail server refuses every e-mail", _email_failures, (
         "orders stop at paid; the worker's log: task_retry_scheduled, then task_dead_lettered",
         "recordstore_celery_tasks_total{task=\"send_order_confirmation\",state=\"retried\"}; "
         "the dead_letter queue; HighJobFailureRate after a minute"),
-        faults={"email_failure_rate": 1}),
+        faults={"email_failure_rate": 1}, taught_in="06"),
     Cause("pool-exhaustion", "the API's database connections are all held", _pool_exhaustion, (
         "checkouts answer 503 database_busy after a 2 s wait while pg_up is 1 (the database "
         "is up, /health says busy); the API's log: database_busy",
         "HighCheckoutErrorRate after 30 s, CheckoutErrorBudgetBurnFast after a minute"),
-        faults={"db_pool_exhaustion": 1}),
+        faults={"db_pool_exhaustion": 1}, taught_in="06"),
     Cause("cpu-hotspot", "checkout burns CPU in one function", _cpu_hotspot, (
         "every checkout is accepted, slowly; its trace: checkout_order is long and no child "
         "span explains it",
         "./lab profile api names score_fraud_risk; SlowCheckout after a minute"),
-        faults={"cpu_burn_ms": 500}),
+        faults={"cpu_burn_ms": 500}, taught_in="09"),
     # The telemetry itself: the shop works; what breaks is a signal.
     Cause("trace-context-lost", "order messages leave without their trace context",
           trace_context_lost, (
@@ -167,36 +186,36 @@ CAUSES = (
               "span under it",
               "the worker's spans are a trace of their own, found by the purchase's "
               "recordstore.correlation_id; orders still confirm"),
-          faults={"trace_context_drop": 1}),
+          faults={"trace_context_drop": 1}, taught_in="12"),
     Cause("log-correlation-lost", "the worker's log lines lose the correlation id",
           log_correlation_lost, (
               "./lab logs worker: lines with order_id and trace_id but no correlation_id; "
               "the API's lines keep it",
               "a correlation-id search of the logs finds the API's half of a purchase only"),
-          faults={"log_correlation_drop": 1}),
+          faults={"log_correlation_drop": 1}, taught_in="01"),
     Cause("cardinality-bomb", "a metric is labelled by correlation id", cardinality_bomb, (
         "Prometheus's TSDB status (/api/v1/status/tsdb): recordstore_checkout_journeys_total "
         "and its correlation_id label gain a series with every journey",
         "scrape_samples_scraped{job=\"api\"} and prometheus_tsdb_head_series climb while "
         "the shop works"),
-        faults={"cardinality_bomb": 1}),
+        faults={"cardinality_bomb": 1}, taught_in="11"),
     Cause("trace-backend-down", "the trace store is stopped", trace_backend_down, (
         "Jaeger (or its query API) does not answer; the storefront's order page shows no "
         "waterfall, while checkouts answer 202",
         "the API's log: span export errors; metrics, logs and alerts carry on"),
-        stop="jaeger"),
+        stop="jaeger", taught_in="01"),
     Cause("db-exporter-down", "PostgreSQL's exporter is stopped", exporter_down(
         "postgres", "PostgreSQL exporter"), (
         "up{job=\"postgres\"} 0 at the next scrape while /health says the database is up "
         "and checkouts answer 202",
         "pg_up has no sample (absent, not 0): DatabaseDown stays silent, the Dependencies "
         "panel loses its database row"),
-        stop="postgres-exporter"),
+        stop="postgres-exporter", taught_in="02"),
     Cause("alertmanager-down", "Alertmanager is stopped", exporter_down(
         "alertmanager", "Alertmanager"), (
         "up{job=\"alertmanager\"} 0 at the next scrape; the shop works",
         "a firing alert reaches no receiver (./lab alerts: nothing delivered; ./lab doctor: "
         "alerts break at their delivery)"),
-        stop="alertmanager"),
+        stop="alertmanager", taught_in="02"),
 )
 BY_CAUSE = {c.name: c for c in CAUSES}

@@ -2,6 +2,7 @@
 
 Each check run records its exercise: in progress until a run where every question is right and
 every step holds (then passed, with when), the hints it showed and the answers it revealed.
+Each game day answered records its points, and each series of rounds its total (gameday/).
 `./lab progress` prints the record. Standard library only, like every learner-facing script.
 """
 
@@ -22,13 +23,34 @@ def path(home: Path | None = None) -> Path:
     return (home or lab_home()) / FILE
 
 
-def load(home: Path | None = None) -> dict[str, dict[str, Any]]:
-    """{exercise folder: its record}; empty when nothing was recorded (or the file is torn)."""
+def _data(home: Path | None) -> dict[str, Any]:
     try:
         data = json.loads(path(home).read_text())
     except (OSError, ValueError):
         return {}
-    return data.get("exercises", {}) if isinstance(data, dict) else {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save(data: dict[str, Any], home: Path | None) -> None:
+    target = path(home)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    draft = target.with_name(f".{FILE}.{os.getpid()}")
+    # "catalog": every exercise, so a reader of the file alone (the storefront's #/progress
+    # page) can list the ones not started too.
+    data = {**data, "catalog": catalog()}
+    draft.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    draft.replace(target)  # whole or not at all: a reader never sees half a record
+
+
+def load(home: Path | None = None) -> dict[str, dict[str, Any]]:
+    """{exercise folder: its record}; empty when nothing was recorded (or the file is torn)."""
+    return _data(home).get("exercises", {})
+
+
+def game_day(home: Path | None = None) -> dict[str, Any]:
+    """The game days' record: games, right, points (their sum), best, series (each finished
+    series of rounds: rounds, played, points, at); empty before the first game."""
+    return _data(home).get("gameday", {})
 
 
 def record(exercise: str, passed: bool, hints: list[str], revealed: list[str],
@@ -36,7 +58,8 @@ def record(exercise: str, passed: bool, hints: list[str], revealed: list[str],
     """Add one check run to the record (hints: the keys of the questions whose hint it showed;
     revealed: the keys whose answers --reveal showed). Returns the exercise's record."""
     now = time.time() if now is None else now
-    exercises = load(home)
+    data = _data(home)
+    exercises = data.setdefault("exercises", {})
     entry = exercises.setdefault(exercise, {
         "status": IN_PROGRESS, "started_at": now, "runs": 0, "hints": 0, "revealed": [],
     })
@@ -46,14 +69,34 @@ def record(exercise: str, passed: bool, hints: list[str], revealed: list[str],
     entry["revealed"] = sorted(set(entry["revealed"]) | set(revealed))
     if passed and entry["status"] != PASSED:
         entry.update(status=PASSED, passed_at=now)
-    target = path(home)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    draft = target.with_name(f".{FILE}.{os.getpid()}")
-    # "catalog": every exercise, so a reader of the file alone (the storefront's #/progress
-    # page) can list the ones not started too.
-    draft.write_text(json.dumps({"exercises": exercises, "catalog": catalog()}, indent=2,
-                                sort_keys=True) + "\n")
-    draft.replace(target)  # whole or not at all: a reader never sees half a record
+    _save(data, home)
+    return entry
+
+
+def record_game(points: int, right: bool, home: Path | None = None,
+                now: float | None = None) -> dict[str, Any]:
+    """Add one game day answered, with its points; returns the game days' record."""
+    data = _data(home)
+    entry = data.setdefault("gameday", {"games": 0, "right": 0, "points": 0, "best": 0,
+                                        "series": []})
+    entry["games"] += 1
+    entry["right"] += int(right)
+    entry["points"] += points
+    entry["best"] = max(entry["best"], points)
+    entry["last_at"] = time.time() if now is None else now
+    _save(data, home)
+    return entry
+
+
+def record_series(rounds: int, played: int, points: int, home: Path | None = None,
+                  now: float | None = None) -> dict[str, Any]:
+    """Add a series of rounds that ended (`played` of `rounds` answered) and its total."""
+    data = _data(home)
+    entry = data.setdefault("gameday", {"games": 0, "right": 0, "points": 0, "best": 0,
+                                        "series": []})
+    entry["series"].append({"rounds": rounds, "played": played, "points": points,
+                            "at": time.time() if now is None else now})
+    _save(data, home)
     return entry
 
 
@@ -97,6 +140,22 @@ def lines(home: Path | None = None) -> list[str]:
     return [f"Progress ({done} of {len(exercises())} passed), kept in {path(home)}:", *out]
 
 
+def game_day_lines(home: Path | None = None) -> list[str]:
+    """The game days' score, as `./lab progress` prints it under the exercises."""
+    games = game_day(home)
+    if not games:
+        return ["  game day: no game answered yet (./lab gameday start)"]
+    out = [f"  game day: {games['games']} game(s) answered, {games['right']} right, "
+           f"{games['points']} points in all (best game {games['best']})"]
+    if games["series"]:
+        last = games["series"][-1]
+        best = max(s["points"] for s in games["series"])
+        out.append(f"  game day rounds: last series {last['points']} points in "
+                   f"{last['played']} of {last['rounds']} round(s) ({_when(last['at'])}); "
+                   f"best series {best} points")
+    return out
+
+
 def main(home: Path | None = None) -> int:
-    print("\n".join(lines(home)))
+    print("\n".join(lines(home) + game_day_lines(home)))
     return 0

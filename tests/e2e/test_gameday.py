@@ -1,6 +1,7 @@
 """`./lab gameday` on the native stack: every cause starts, shows in the lab's own signals (the
-checks' probes), is answered (right for half of them, wrong for the others), and leaves the
-lab healthy; hints, background traffic and exercise 15's check, in one game."""
+checks' probes), is answered (right for half of them, wrong for the others), is debriefed (its
+points, its timeline) and leaves the lab healthy; hints, background traffic and exercise 15's
+check, in one game. The rounds and the postmortem: test_exercise_16_postmortem.py."""
 
 import time
 
@@ -60,12 +61,15 @@ def test_each_cause_is_seen_in_the_signals_answered_and_ended(lab, cause):
     assert all(line in out for line in cause.fastest), out
     record = games.load(lab.home)
     assert record["current"] is None
-    assert {k: record["played"][-1][k] for k in ("cause", "answer", "right")} == {
+    played = record["played"][-1]
+    assert {k: played[k] for k in ("cause", "answer", "right")} == {
         "cause": cause.name, "answer": said, "right": right}
+    assert (played["points"] > 0) == right and f"Points: {played['points']} (" in out, out
+    assert f"the fault started: {cause.title}" in out and "recovered: /health answers 200" in out
     assert_healthy(lab)
 
 
-def test_a_game_with_hints_and_traffic_passes_exercise_09(lab):
+def test_a_game_with_hints_and_traffic_passes_exercise_15(lab):
     since = time.time()
     rc, report = check(lab, "15", since)
     assert rc == 1 and 1 in failing(report), report
@@ -90,6 +94,9 @@ def test_a_game_with_hints_and_traffic_passes_exercise_09(lab):
     assert games.load(lab.home)["current"], "a refused answer leaves the game running"
     answered = lab_run(lab, "gameday", "answer", cause.name)
     assert answered.returncode == 0 and "with 3 hints" in answered.stdout, answered.stdout
+    played = games.load(lab.home)["played"][-1]
+    assert played["points"] == games.points(True, 3, played["seconds"]) <= 55
+    assert "hint 3 taken" in answered.stdout and len(played["hint_at"]) == 3
     assert lab_run(lab, "traffic", "status").returncode == 3, "its shoppers went with it"
     assert_wrong_answers_get_hints(lab, "15", since, {}, {"cause": "db-down"})
     assert "the causes are" in check(lab, "15", since, 0, {"cause": "gremlins"})[1][

@@ -52,7 +52,8 @@ CONVERTED = {"01-follow-a-purchase": ["correlation_id", "trace_id", "duration_ms
              "15-game-day": ["cause"],
              "09-cpu-hotspot": ["slow_trace_id", "span", "self_ms", "function"],
              "11-cardinality-bomb": ["metric", "label", "series", "scrape_drop"],
-             "12-broken-trace": ["hop", "api_trace_id", "worker_trace_id", "correlation_id"]}
+             "12-broken-trace": ["hop", "api_trace_id", "worker_trace_id", "correlation_id"],
+             "16-postmortem": ["postmortem", "impact_start", "impact_end", "detected_at"]}
 
 
 def test_answers_are_key_value_pairs_of_the_questions_keys():
