@@ -31,6 +31,7 @@ RUNTIME_PATHS = {".lab/", ".lab-test/", ".lab/logs", ".lab/profiles/",  # create
                  ".lab/k8s-secrets.json",  # by ./lab k8s render
                  ".lab/admin-token",  # by ./lab, on first use
                  ".lab/progress.json",  # by the first check run (labkit/progress.py)
+                 ".lab/prometheus/learner-rules/",  # by ./lab rules load (exercise 10)
                  ".lab-bench/", "artifacts/benchmark.json"}  # created by ./lab bench
 
 
