@@ -9,6 +9,7 @@ Every load is recorded in the lab's home, with the alerts Prometheus loaded, for
 """
 
 import argparse
+import hashlib
 import os
 import re
 import signal
@@ -111,9 +112,10 @@ def load_file(cfg: LabConfig, mode: str, source: Path, test: Path | None) -> Non
         raise LabError(f"no such file: {source}")
     if source.suffix not in (".yml", ".yaml"):
         raise LabError(f"{source}: a rule file is YAML, named .yml")
+    data = source.read_bytes()
     validate(cfg, mode, source)
     name = stored_name(source)
-    install(cfg, mode, source, name)
+    install(cfg, mode, data, name)
     reload(cfg, mode)
     try:
         groups = wait_for_groups(cfg, lambda gs: [g for g in gs if _named(g, name)], "appear")
@@ -129,7 +131,8 @@ def load_file(cfg: LabConfig, mode: str, source: Path, test: Path | None) -> Non
         if entry["file"] == name and entry.get("unloaded_at") is None:
             entry["unloaded_at"] = now
     loads.append({"file": name, "source": str(source), "test": str(test) if test.is_file()
-                  else None, "loaded_at": now, "unloaded_at": None, "alerts": alerts})
+                  else None, "sha256": hashlib.sha256(data).hexdigest(), "loaded_at": now,
+                  "unloaded_at": None, "alerts": alerts})
     write_record(cfg.home, loads)
     say(f"loaded {source} into Prometheus: " + ", ".join(
         f"group {g['name']} ({len(g['rules'])} rule{'s' * (len(g['rules']) != 1)})"
@@ -143,9 +146,8 @@ def load_file(cfg: LabConfig, mode: str, source: Path, test: Path | None) -> Non
         f"  no promtool test at {test}: write one (or name it with --test), the check runs it")
 
 
-def install(cfg: LabConfig, mode: str, source: Path, name: str) -> None:
+def install(cfg: LabConfig, mode: str, data: bytes, name: str) -> None:
     """The file, readable by Prometheus (which runs as another user), in the rules folder."""
-    data = source.read_bytes()
     if mode == "native":
         folder = native_dir(cfg)
         folder.mkdir(parents=True, exist_ok=True)

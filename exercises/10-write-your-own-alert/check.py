@@ -5,6 +5,7 @@ pending, then firing, and not before its condition held; what they read off it (
 when it went firing, its expression's value then); then the condition off and the file
 unloaded."""
 
+import hashlib
 import sys
 import time
 from pathlib import Path
@@ -125,16 +126,23 @@ def test_passes(lab: Lab) -> str:
     their alerts."""
     if lab.mode == "kubernetes":
         raise NotYet("`./lab rules load` works natively and in compose only")
-    tests = [e["test"] for e in loads(lab) if e.get("test")]
+    tested = [e for e in loads(lab) if e.get("test")]
     if not loads(lab):
         raise NotYet("you loaded no rule file since the window began")
-    if not tests:
+    if not tested:
         raise NotYet("no promtool test beside your rule file: write my-alert.test.yml and load "
                      "the rules again (or name the test: ./lab rules load FILE --test TEST)")
-    test = Path(tests[-1])
+    entry = tested[-1]
+    test, source = Path(entry["test"]), Path(entry["source"])
     if not test.is_file():
         raise NotYet(f"your test {test} is gone")
+    if source.is_file() and hashlib.sha256(source.read_bytes()).hexdigest() != entry.get(
+            "sha256"):
+        raise NotYet(f"{source.name} changed since you loaded it: load it again, so that the "
+                     "rules your test tests are those Prometheus runs")
     text = test.read_text(errors="replace")
+    if source.name not in text:
+        raise NotYet(f"{test.name} does not test {source.name}: name it in its rule_files")
     if not any(f"alertname: {name}" in text for name in alerts(lab)):
         raise NotYet(f"{test.name} tests none of your alerts: give it an alert_rule_test with "
                      "your alert's alertname")
