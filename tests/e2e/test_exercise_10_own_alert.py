@@ -111,8 +111,15 @@ def test_an_alert_without_a_condition_is_refused_by_the_check(lab, tmp_path: Pat
     assert learner_groups(lab) == []
 
 
+@pytest.fixture
+def unloaded(lab):
+    """Whatever happens, none of the test's rules stays loaded for the tests after it."""
+    yield
+    lab_run(lab, "rules", "unload")
+
+
 def test_the_learners_own_alert_goes_pending_then_firing_and_the_check_passes(
-        lab, chaos, tmp_path: Path):
+        lab, chaos, unloaded, tmp_path: Path):
     rules, test = tmp_path / "orders.yml", tmp_path / "orders.test.yml"
     rules.write_text(RULES)
     test.write_text(TEST)
