@@ -20,6 +20,7 @@ from labctl import (
     chaos,
     compose,
     dashboard,
+    learner_rules,
     profile,
     signals,
     stack,
@@ -195,6 +196,9 @@ def build_parser(commands: tuple = ()) -> argparse.ArgumentParser:
     p.add_argument("assignments", nargs="*", metavar="NAME=VALUE")
     p = command("alerts", cmd_alerts, "what is firing, and what was delivered to the receiver")
     p.add_argument("--json", action="store_true")
+    p = command("rules", learner_rules.cmd_rules, "load your own alert rules into the running "
+                "Prometheus (checked by promtool first), unload them, or show them")
+    learner_rules.configure(p)
     p = command("traffic", cmd_traffic, "background shoppers, so dashboards have live data")
     p.add_argument("action", choices=["start", "stop", "status"])
     p = command("profile", cmd_profile, "a CPU profile of the running API or worker (py-spy)")

@@ -59,6 +59,10 @@ class Prometheus:
         groups = self._data("/api/v1/rules")["groups"]
         return [{**rule, "group": g["name"]} for g in groups for rule in g["rules"]]
 
+    def rule_groups(self) -> list[dict[str, Any]]:
+        """The loaded rule groups as /api/v1/rules gives them: name, file, rules, interval."""
+        return self._data("/api/v1/rules")["groups"]
+
     def alertmanagers(self) -> list[str]:
         """The Alertmanagers Prometheus sends its alerts to (their API URLs)."""
         active = self._data("/api/v1/alertmanagers")["activeAlertmanagers"]

@@ -32,6 +32,7 @@ RUNTIME_PATHS = {".lab/", ".lab-test/", ".lab/logs", ".lab/profiles/",  # create
                  ".lab/admin-token",  # by ./lab, on first use
                  ".lab/progress.json",  # by the first check run (labkit/progress.py)
                  ".lab/postmortems/",  # by ./lab gameday postmortem
+                 ".lab/prometheus/learner-rules/",  # by ./lab rules load (exercise 10)
                  ".lab-bench/", "artifacts/benchmark.json"}  # created by ./lab bench
 
 

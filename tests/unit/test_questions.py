@@ -51,6 +51,7 @@ CONVERTED = {"01-follow-a-purchase": ["correlation_id", "trace_id", "duration_ms
              "08-latency-spike-to-trace": ["slow_trace_id", "statement", "request_ms", "fired_at"],
              "15-game-day": ["cause"],
              "09-cpu-hotspot": ["slow_trace_id", "span", "self_ms", "function"],
+             "10-write-your-own-alert": ["alertname", "fired_at", "value"],
              "11-cardinality-bomb": ["metric", "label", "series", "scrape_drop"],
              "12-broken-trace": ["hop", "api_trace_id", "worker_trace_id", "correlation_id"],
              "16-postmortem": ["postmortem", "impact_start", "impact_end", "detected_at"]}
