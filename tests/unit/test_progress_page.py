@@ -42,3 +42,16 @@ def test_a_record_without_a_catalog_still_lists_what_it_holds():
     assert [(r["exercise"], r["status"]) for r in shown["rows"]] == [
         ("03-load-testing", "in progress")]
     assert rows({})["rows"] == [] and rows(None)["total"] == 0
+
+
+def test_the_page_shows_the_game_days_score_as_lab_progress_does(tmp_path):
+    assert run_js(MODULE, "gameDayLine", {}) == ""
+    progress.record_game(85, True, home=tmp_path, now=1_700_000_000)
+    progress.record_game(0, False, home=tmp_path, now=1_700_000_100)
+    progress.record_series(2, 2, 85, home=tmp_path, now=1_700_000_200)
+    line = run_js(MODULE, "gameDayLine", json.loads(progress.path(tmp_path).read_text()))
+    assert line.startswith("Game days: 2 game(s) answered, 1 right, 85 points in all "
+                           "(best game 85)"), line
+    assert "85 points in 2 of 2 round(s)" in line
+    printed = " ".join(progress.game_day_lines(tmp_path))
+    assert "2 game(s) answered, 1 right, 85 points in all (best game 85)" in printed

@@ -9,7 +9,7 @@ import {
 } from './trace-view.js';
 import RULES from './lab-rules.js';
 import { watchReadiness } from './readiness.js';
-import { NO_RECORD, progressRows } from './progress.js';
+import { NO_RECORD, gameDayLine, progressRows } from './progress.js';
 
 // Taken before the SDK wraps fetch: reading the trace, the logs and the exemplars is the lab
 // looking at itself, and must not add spans (a trace per poll) to what it looks at.
@@ -737,9 +737,11 @@ async function showProgress(token) {
       el('td', {}, `${r.exercise.slice(0, 2)} · ${r.title}`),
       el('td', { className: `status-${r.status.replace(' ', '-')}` }, r.status),
       el('td', {}, r.when || ''), el('td', {}, r.detail)))));
+  const games = gameDayLine(answer.data);
   show('Progress', backLink(), heading,
     el('p', { id: 'progress-summary' }, `${passed} of ${total} passed, as the checks recorded it `
-      + '(./lab progress prints the same).'), table, again);
+      + '(./lab progress prints the same).'), table,
+    ...(games ? [el('p', { id: 'progress-gameday' }, games)] : []), again);
 }
 
 // --- routing ----------------------------------------------------------------------------------

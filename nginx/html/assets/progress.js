@@ -35,6 +35,20 @@ export function progressRows(record) {
   return { rows, passed: rows.filter((r) => r.status === PASSED).length, total: rows.length };
 }
 
+/** The game days' score (`./lab progress`'s "game day" line), or '' before the first game. */
+export function gameDayLine(record) {
+  const games = record && record.gameday;
+  if (!games || !games.games) return '';
+  let line = `Game days: ${games.games} game(s) answered, ${games.right} right, `
+    + `${games.points} points in all (best game ${games.best})`;
+  const series = Array.isArray(games.series) ? games.series : [];
+  if (series.length) {
+    const last = series[series.length - 1];
+    line += `; last series of rounds: ${last.points} points in ${last.played} of ${last.rounds} round(s)`;
+  }
+  return `${line}.`;
+}
+
 /** What the page says when the gateway has no record: nothing checked yet on this machine, or
  *  (Kubernetes) the checks record it on the learner's machine, not in the cluster. */
 export const NO_RECORD = 'No progress recorded here yet. Each `./lab check NN` records its run in '
