@@ -1,0 +1,82 @@
+"""`./lab sampling [RATIO|off]`: head sampling through the standard OTEL_TRACES_SAMPLER and
+OTEL_TRACES_SAMPLER_ARG, switched while the lab runs.
+
+A ratio below 1 is `parentbased_traceidratio`: the API's request span, where a trace starts
+(recordstore/telemetry.py), keeps that share of the traces; every span beneath it, the
+worker's too (the order's message carries the decision in its traceparent), follows it. `off`
+(or 1) is `parentbased_always_on`, the lab's default. The choice is kept in the lab's home
+(labkit/sampling.py), so every later start of the API and the worker (`./lab up`, `./lab
+restart`, the supervisor's restarts; compose's `./lab up`) runs it too.
+
+An SDK reads its sampler once, at its start: the API and the worker are restarted. Natively
+the API is down for its restart (a few seconds; checkouts then answer 502 at the gateway) and
+the worker's running tasks finish first; an order accepted meanwhile waits in the queue, none
+is lost. In compose both containers are recreated with the variables.
+"""
+
+import argparse
+import subprocess
+
+from labctl import compose, stack
+from labctl.config import ROOT, LabConfig, load
+from labctl.proc import LabError
+from labctl.stack import say
+from labkit import sampling
+from labkit.settings import run_mode
+
+SERVICES = ("api", "worker")
+
+
+def compose_argv(compose_cmd: list[str]) -> list[str]:
+    """The containers of the API and the worker recreated, nothing else touched (v2 waits until
+    they are healthy, as `./lab up` does)."""
+    v2 = compose_cmd[-1] == "compose"
+    return [*compose_cmd, "--project-directory", str(ROOT), "-f", str(compose.COMPOSE_FILE),
+            "up", "-d", "--no-deps", "--force-recreate", *(["--wait"] if v2 else []),
+            *SERVICES]
+
+
+def restart_native(cfg: LabConfig, ratio: float) -> None:
+    """The worker and the API stopped, the ratio recorded (the moment from which every new
+    checkout meets it), then both started with it."""
+    for name in SERVICES[::-1]:
+        stack.stop(cfg, name)
+    sampling.record(cfg.home, ratio)
+    for name in SERVICES:
+        stack.start(cfg, name)
+
+
+def restart_compose(cfg: LabConfig, ratio: float) -> None:
+    sampling.record(cfg.home, ratio)
+    argv = compose_argv(compose.compose_command())
+    if subprocess.run(argv, cwd=ROOT, env=compose.environment(cfg)).returncode != 0:
+        raise LabError("sampling: docker compose could not recreate the API and the worker; "
+                       "the ratio is recorded, ./lab up applies it")
+
+
+def switch(cfg: LabConfig, ratio: float) -> None:
+    """Set the ratio and restart the API and the worker with it, in the lab's run mode."""
+    if run_mode(home=cfg.home) == "compose":
+        restart_compose(cfg, ratio)
+    else:
+        restart_native(cfg, ratio)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load()
+    if args.ratio is None:
+        print(sampling.describe(sampling.current(cfg.home), cfg.env["OTEL_TRACES_SAMPLER"]))
+        return 0
+    try:
+        ratio = sampling.parse_ratio(args.ratio)
+    except ValueError as exc:
+        raise LabError(f"sampling: {exc}") from None
+    say(f"restarting the API and the worker with {sampling.variables(ratio)}")
+    switch(cfg, ratio)
+    print(sampling.describe(ratio))
+    return 0
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ratio", nargs="?", help="the share of traces kept: 0.1 (one in ten), 10%%, "
+                   "or off (every trace, the default); none: show the current one")
