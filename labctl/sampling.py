@@ -17,7 +17,8 @@ is lost. In compose both containers are recreated with the variables.
 import argparse
 import subprocess
 
-from labctl import compose, stack
+from labctl import compose, stack, supervisor
+from labctl.components import BY_NAME
 from labctl.config import ROOT, LabConfig, load
 from labctl.proc import LabError
 from labctl.stack import say
@@ -36,30 +37,38 @@ def compose_argv(compose_cmd: list[str]) -> list[str]:
             *SERVICES]
 
 
-def restart_native(cfg: LabConfig, ratio: float) -> None:
+def restart_native(cfg: LabConfig, ratio: float, quiet: bool = False) -> None:
     """The worker and the API stopped, the ratio recorded (the moment from which every new
-    checkout meets it), then both started with it."""
+    checkout meets it), then both started with it, as `./lab stop` and `./lab start` do."""
+    cfg = stack.with_marker(cfg)
     for name in SERVICES[::-1]:
-        stack.stop(cfg, name)
+        BY_NAME[name].stop(cfg)
     sampling.record(cfg.home, ratio)
     for name in SERVICES:
-        stack.start(cfg, name)
+        BY_NAME[name].start(cfg)
+        if not quiet:
+            say(f"{name} restarted, healthy")
+    supervisor.ensure(cfg)
 
 
-def restart_compose(cfg: LabConfig, ratio: float) -> None:
+def restart_compose(cfg: LabConfig, ratio: float, quiet: bool = False) -> None:
     sampling.record(cfg.home, ratio)
     argv = compose_argv(compose.compose_command())
-    if subprocess.run(argv, cwd=ROOT, env=compose.environment(cfg)).returncode != 0:
-        raise LabError("sampling: docker compose could not recreate the API and the worker; "
-                       "the ratio is recorded, ./lab up applies it")
+    r = subprocess.run(argv, cwd=ROOT, env=compose.environment(cfg), capture_output=quiet,
+                       text=True)
+    if r.returncode != 0:
+        raise LabError("sampling: docker compose could not recreate the API and the worker "
+                       f"({(r.stderr or '').strip()[-300:] or 'its output above'}); the ratio "
+                       "is recorded, ./lab up applies it")
 
 
-def switch(cfg: LabConfig, ratio: float) -> None:
-    """Set the ratio and restart the API and the worker with it, in the lab's run mode."""
+def switch(cfg: LabConfig, ratio: float, quiet: bool = False) -> None:
+    """Set the ratio and restart the API and the worker with it, in the lab's run mode;
+    `quiet`, saying nothing of it (a game day's hidden cause)."""
     if run_mode(home=cfg.home) == "compose":
-        restart_compose(cfg, ratio)
+        restart_compose(cfg, ratio, quiet)
     else:
-        restart_native(cfg, ratio)
+        restart_native(cfg, ratio, quiet)
 
 
 def run(args: argparse.Namespace) -> int:
