@@ -41,6 +41,11 @@ def restart_native(cfg: LabConfig, ratio: float, quiet: bool = False) -> None:
     """The worker and the API stopped, the ratio recorded (the moment from which every new
     checkout meets it), then both started with it, as `./lab stop` and `./lab start` do."""
     cfg = stack.with_marker(cfg)
+    if not any(BY_NAME[name].running(cfg) for name in SERVICES):
+        sampling.record(cfg.home, ratio)
+        if not quiet:
+            say("the API and the worker are not running: they start with it (./lab up)")
+        return
     for name in SERVICES[::-1]:
         BY_NAME[name].stop(cfg)
     sampling.record(cfg.home, ratio)

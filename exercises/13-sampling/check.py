@@ -199,7 +199,7 @@ STEPS = [
          f"./lab sampling 0.1, then make at least {MIN_CHECKOUTS} checkouts (the README's "
          "step 3)"),
     Step("Sampling is off, no fault is on, and a new checkout keeps its trace",
-         new_checkouts_kept, "./lab chaos reset and ./lab sampling off"),
+         new_checkouts_kept, "./lab chaos reset, then ./lab sampling off"),
 ]
 
 if __name__ == "__main__":

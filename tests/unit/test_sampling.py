@@ -130,3 +130,15 @@ def test_an_unsampled_request_still_has_a_trace_id_that_it_passes_on(one_in_ten)
         ctx.trace_id, ctx.span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))))
     assert one_in_ten.start_span("run/process_order", kept,
                                  kind=trace.SpanKind.CONSUMER).is_recording()
+
+
+def test_with_the_lab_down_the_choice_waits_for_its_next_start(monkeypatch, tmp_path, capsys):
+    from labctl.proc import MARKER
+
+    monkeypatch.setenv(MARKER, "")  # with_marker sets it for what it would start: restored
+    monkeypatch.setenv("LAB_HOME", str(tmp_path))
+    monkeypatch.setenv("LAB_MODE", "native")
+    assert switch.run(Namespace(ratio="50%")) == 0
+    assert "not running" in capsys.readouterr().out
+    assert sampling.current(tmp_path) == 0.5
+    assert not (tmp_path / "run" / "api.pid").exists()
