@@ -184,7 +184,7 @@ CAUSES = (
         faults={"cardinality_bomb": 1}),
     Cause("traces-sampled-away", "head sampling keeps one trace in fifty", traces_sampled_away, (
         "the trace store holds a trace for about one checkout in fifty while Prometheus counts "
-        "every one (http_requests_total{handler=\"/checkout\"}); most exemplars of /checkout "
+        "every one (recordstore_checkouts_total); most exemplars of /checkout "
         "name traces the store does not know; orders confirm",
         "a checkout's traceresponse header ends in -02 (not sampled); the API's and the "
         "worker's OTEL_TRACES_SAMPLER is parentbased_traceidratio, ratio 0.02 "

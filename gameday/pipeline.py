@@ -109,8 +109,8 @@ def traces_sampled_away(lab: Lab, checkouts: int = 20) -> str:
         shop = lab.shop("gameday")
         lab.memo["sampled_checkouts"] = [shop.checkout(1 + i % 10).status
                                          for i in range(checkouts)]
-    made = lab.value('sum(increase(http_requests_total{job="api",handler="/checkout",'
-                     f'method="POST"}}{lab.window}))') or 0.0
+    made = lab.value(f'sum(increase(recordstore_checkouts_total{{job="api"}}{lab.window}))'
+                     ) or 0.0
     if made < checkouts:
         raise NotYet(f"Prometheus counts {made:.0f} checkouts since {lab.since_text} "
                      f"(wanted {checkouts})")

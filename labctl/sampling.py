@@ -16,16 +16,40 @@ is lost. In compose both containers are recreated with the variables.
 
 import argparse
 import subprocess
+import time
+from datetime import datetime
 
 from labctl import compose, stack, supervisor
 from labctl.components import BY_NAME
 from labctl.config import ROOT, LabConfig, load
-from labctl.proc import LabError
+from labctl.proc import LabError, wait_until
 from labctl.stack import say
-from labkit import sampling
+from labkit import http, sampling
+from labkit.prometheus import Prometheus, PrometheusError
 from labkit.settings import run_mode
 
 SERVICES = ("api", "worker")
+SCRAPED_WITHIN_S = 20  # Prometheus scrapes every 5 s
+
+
+def scraped_since(cfg: LabConfig, since: float) -> bool:
+    """Whether Prometheus has scraped the API and the worker since `since`."""
+    try:
+        targets = Prometheus(cfg.url("PROMETHEUS_PORT"), timeout_s=5).targets()
+    except (PrometheusError, http.Unreachable):
+        return False
+    last = {t["labels"].get("job"): datetime.fromisoformat(t["lastScrape"]).timestamp()
+            for t in targets if t.get("health") == "up"}
+    return all(last.get(name, 0) > since for name in SERVICES)
+
+
+def wait_scraped(cfg: LabConfig, since: float, quiet: bool) -> None:
+    """Until Prometheus has scraped the restarted API and worker: their counters, back at 0,
+    then show the restart as a reset, and a count of the checkouts since (increase()) holds
+    every one of them, however many a shopper makes before the next scrape."""
+    if not wait_until(lambda: scraped_since(cfg, since), SCRAPED_WITHIN_S, 0.5) and not quiet:
+        say(f"Prometheus has not scraped the API and the worker within {SCRAPED_WITHIN_S}s "
+            "of their restart")
 
 
 def compose_argv(compose_cmd: list[str]) -> list[str]:
@@ -54,6 +78,7 @@ def restart_native(cfg: LabConfig, ratio: float, quiet: bool = False) -> None:
         if not quiet:
             say(f"{name} restarted, healthy")
     supervisor.ensure(cfg)
+    wait_scraped(cfg, time.time(), quiet)
 
 
 def restart_compose(cfg: LabConfig, ratio: float, quiet: bool = False) -> None:
@@ -65,6 +90,7 @@ def restart_compose(cfg: LabConfig, ratio: float, quiet: bool = False) -> None:
         raise LabError("sampling: docker compose could not recreate the API and the worker "
                        f"({(r.stderr or '').strip()[-300:] or 'its output above'}); the ratio "
                        "is recorded, ./lab up applies it")
+    wait_scraped(cfg, time.time(), quiet)
 
 
 def switch(cfg: LabConfig, ratio: float, quiet: bool = False) -> None:

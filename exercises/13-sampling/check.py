@@ -25,7 +25,7 @@ from labkit.prometheus import PrometheusError  # noqa: E402
 from labkit.questions import Truth, between, normal, number, one_of  # noqa: E402
 
 SERVER_SPAN = "POST /checkout"
-CHECKOUTS = 'http_requests_total{job="api",handler="/checkout",method="POST"}'
+CHECKOUTS = 'recordstore_checkouts_total{job="api"}'  # every outcome; 0 from the API's start
 FAILED = 'recordstore_orders_completed_total{job="worker",status="failed"}'
 EXEMPLARS = 'http_request_duration_seconds_bucket{job="api",handler="/checkout"}'
 MIN_CHECKOUTS = 50
@@ -178,8 +178,8 @@ QUESTIONS = [
              "count the traces of POST /checkout in the trace store since you set the ratio "
              "(search service kodekloud-record-store-api, operation POST /checkout, with a "
              "limit above the count) and divide by the checkouts Prometheus counted, "
-             'sum(increase(http_requests_total{job="api",handler="/checkout"}[...])) over '
-             "the same minutes"),
+             'sum(increase(recordstore_checkouts_total{job="api"}[...])) over the same '
+             "seconds"),
     Question("unkept_trace_id", "The trace id of an exemplar of /checkout whose trace was "
              "never kept?", unkept_exemplar,
              "ask Prometheus for the exemplars of http_request_duration_seconds_bucket"

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
 API = "kodekloud-record-store-api"
 NO_TRACE = "0123456789abcdef0123456789abcdef"
 CHECKOUTS, BATCH = 150, 25
-COUNTED = 'sum(http_requests_total{job="api",handler="/checkout",method="POST"})'
+COUNTED = 'sum(recordstore_checkouts_total{job="api"})'
 
 
 def counted(lab) -> float:
