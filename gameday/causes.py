@@ -12,6 +12,7 @@ from gameday.pipeline import (
     log_correlation_lost,
     trace_backend_down,
     trace_context_lost,
+    traces_sampled_away,
 )
 from gameday.purchase import buy, health, pg_up
 from labkit import http
@@ -28,6 +29,7 @@ class Cause:
     stop: str = ""  # the component a game stops, or
     faults: dict[str, float] = field(default_factory=dict)  # the chaos faults it switches on
     taught_in: str = ""  # the exercise (its number) that teaches the signals that show it
+    sampling: float | None = None  # or the share of traces it keeps (./lab sampling; then 1)
 
     def shows(self, lab: "Lab") -> str | None:
         """What the lab's signals show of this cause now; None while they show nothing."""
@@ -199,6 +201,14 @@ CAUSES = (
         "scrape_samples_scraped{job=\"api\"} and prometheus_tsdb_head_series climb while "
         "the shop works"),
         faults={"cardinality_bomb": 1}, taught_in="11"),
+    Cause("traces-sampled-away", "head sampling keeps one trace in fifty", traces_sampled_away, (
+        "the trace store holds a trace for about one checkout in fifty while Prometheus counts "
+        "every one (recordstore_checkouts_total); most exemplars of /checkout "
+        "name traces the store does not know; orders confirm",
+        "a checkout's traceresponse header ends in -02 (not sampled); the API's and the "
+        "worker's OTEL_TRACES_SAMPLER is parentbased_traceidratio, ratio 0.02 "
+        "(./lab sampling)"),
+        sampling=0.02, taught_in="13"),
     Cause("trace-backend-down", "the trace store is stopped", trace_backend_down, (
         "Jaeger (or its query API) does not answer; the storefront's order page shows no "
         "waterfall, while checkouts answer 202",

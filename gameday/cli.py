@@ -18,7 +18,7 @@ from datetime import datetime
 
 from gameday import debrief, games, hints
 from gameday.causes import BY_CAUSE, CAUSES, Cause
-from labctl import chaos, compose, stack, traffic
+from labctl import chaos, compose, sampling, stack, traffic
 from labctl.config import LabConfig, load
 from labctl.proc import LabError
 from labctl.stack import say
@@ -41,9 +41,12 @@ def lab_for(cfg: LabConfig, since: float | None = None) -> Lab:
 
 def switch(cfg: LabConfig, cause: Cause, on: bool) -> None:
     """A game's fault on or off: its component stopped or started as `./lab stop|start` does in
-    the lab's run mode, or its chaos faults set or reset."""
+    the lab's run mode, its chaos faults set or reset, or its trace sampling set (`./lab
+    sampling`) and every trace kept again."""
     verb = "stop" if on else "start"
-    if not cause.stop:
+    if cause.sampling is not None:  # the API and the worker restarted; off: every trace kept
+        sampling.switch(cfg, cause.sampling if on else 1.0, quiet=True)
+    elif not cause.stop:
         chaos.wait_in_effect(chaos.call(cfg, "PUT", dict(cause.faults)) if on
                              else chaos.call(cfg, "DELETE"))
     elif run_mode(home=cfg.home) != "compose":

@@ -9,7 +9,7 @@ from typing import Any
 from gameday.purchase import buy, health
 from labkit import http
 from labkit.jaeger import CORRELATION_ID, JaegerError
-from labkit.links import WORKER_SERVICE
+from labkit.links import API_SERVICE, WORKER_SERVICE
 from labkit.probes import Lab, NotYet
 
 
@@ -99,3 +99,24 @@ def cardinality_bomb(lab: Lab) -> str:
                 "one per correlation id") if n else None
 
     return eventually(series, 15, "no series of recordstore_checkout_journeys_total")
+
+
+def traces_sampled_away(lab: Lab, checkouts: int = 20) -> str:
+    """Prometheus counts the checkouts since the game began; the trace store holds the traces
+    of few of them. The first look makes `checkouts` of its own (once per `lab`), so that
+    there are some to count."""
+    if not lab.memo.get("sampled_checkouts"):
+        shop = lab.shop("gameday")
+        lab.memo["sampled_checkouts"] = [shop.checkout(1 + i % 10).status
+                                         for i in range(checkouts)]
+    made = lab.value(f'sum(increase(recordstore_checkouts_total{{job="api"}}{lab.window}))'
+                     ) or 0.0
+    if made < checkouts:
+        raise NotYet(f"Prometheus counts {made:.0f} checkouts since {lab.since_text} "
+                     f"(wanted {checkouts})")
+    kept = len(lab.traces(service=API_SERVICE, operation="POST /checkout", limit=10_000))
+    if kept > made / 2:
+        raise NotYet(f"the trace store holds {kept} traces of POST /checkout for the "
+                     f"{made:.0f} checkouts Prometheus counts since {lab.since_text}")
+    return (f"Prometheus counts {made:.0f} checkouts since {lab.since_text}; the trace store "
+            f"holds {kept} traces of POST /checkout")

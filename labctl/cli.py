@@ -22,6 +22,7 @@ from labctl import (
     dashboard,
     learner_rules,
     profile,
+    sampling,
     signals,
     stack,
     supervisor,
@@ -32,6 +33,7 @@ from labctl.config import ROOT, check_exposure, load
 from labctl.proc import LabError
 from labctl.stack import say
 from labkit import progress
+from labkit import sampling as lab_sampling
 from labkit.settings import SettingsError, run_mode
 
 
@@ -65,6 +67,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"supervisor: running (pid {pid}), restarts what crashes; its log: ./lab logs "
               "supervisor" if pid else "supervisor: NOT running: nothing restarts a component "
               "that crashes (./lab up starts it)")
+        print(lab_sampling.describe(lab_sampling.current(cfg.home),
+                                    cfg.env["OTEL_TRACES_SAMPLER"]))
         signals.print_readiness(cfg)
     return 0 if all(r["healthy"] for r in rows) else 3
 
@@ -201,6 +205,9 @@ def build_parser(commands: tuple = ()) -> argparse.ArgumentParser:
     learner_rules.configure(p)
     p = command("traffic", cmd_traffic, "background shoppers, so dashboards have live data")
     p.add_argument("action", choices=["start", "stop", "status"])
+    p = command("sampling", sampling.run, "keep a share of the traces (head sampling, "
+                "OTEL_TRACES_SAMPLER); restarts the API and the worker")
+    sampling.configure(p)
     p = command("profile", cmd_profile, "a CPU profile of the running API or worker (py-spy)")
     p.add_argument("target", choices=profile.TARGETS)
     p.add_argument("--seconds", type=int, default=10, metavar="N",

@@ -12,6 +12,7 @@ from labctl import app_commands, config_files
 from labctl.component import Component, Health, Program
 from labctl.config import LabConfig
 from labctl.servers import Postgres, RabbitMQ
+from labkit import sampling
 
 API_SERVICE = "kodekloud-record-store-api"
 WORKER_SERVICE = "kodekloud-record-store-worker"
@@ -23,14 +24,15 @@ def _venv(cfg: LabConfig, program: str) -> str:
 
 def _multiprocess_env(name: str, service: str) -> Callable[[LabConfig], dict[str, str]]:
     """A program whose processes (uvicorn's workers, Celery's pool) share one /metrics: each
-    writes its series to PROMETHEUS_MULTIPROC_DIR, emptied at every start."""
+    writes its series to PROMETHEUS_MULTIPROC_DIR, emptied at every start. It starts with the
+    trace sampling `./lab sampling` chose, read at each start (the supervisor's too)."""
     def env(cfg: LabConfig) -> dict[str, str]:
         mp = cfg.home / f"{name}-metrics"
         if mp.exists():
             shutil.rmtree(mp)
         mp.mkdir(parents=True)
         return {"OTEL_SERVICE_NAME": service, "PYTHONUNBUFFERED": "1",
-                "PROMETHEUS_MULTIPROC_DIR": str(mp)}
+                "PROMETHEUS_MULTIPROC_DIR": str(mp), **sampling.environment(cfg.home)}
     return env
 
 

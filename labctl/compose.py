@@ -15,8 +15,9 @@ import subprocess
 import sys
 
 from labctl import traffic
-from labctl.config import ROOT, load
+from labctl.config import ROOT, LabConfig, load
 from labctl.proc import LabError
+from labkit import sampling
 
 LIFECYCLE = ("up", "down", "status", "logs", "stop", "start", "restart")
 OPTIONS = ("service", "volumes", "json", "follow")  # what a lifecycle command may take
@@ -69,7 +70,12 @@ def run(command: str, **options: str | bool) -> int:
             *compose_args(command, v2=compose[-1] == "compose", **options)]
     if command == "down":
         traffic.stop(load())
-    # The lab's own admin token (.lab/admin-token), which .env does not hold: compose reads it
-    # from the environment into the API's.
-    env = {**os.environ, "ADMIN_TOKEN": load().env["ADMIN_TOKEN"]}
-    return subprocess.run(argv, cwd=ROOT, env=env).returncode
+    return subprocess.run(argv, cwd=ROOT, env=environment(load())).returncode
+
+
+def environment(cfg: LabConfig, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """What compose interpolates docker-compose.yml with: the shell's environment, the lab's
+    own admin token (.lab/admin-token, which .env does not hold; compose passes it to the API)
+    and the trace sampling `./lab sampling` chose (the shell's variables win over .env's)."""
+    return {**(os.environ if environ is None else environ), "ADMIN_TOKEN": cfg.env["ADMIN_TOKEN"],
+            **sampling.environment(cfg.home)}

@@ -56,8 +56,11 @@ class LearnerCausedRoots(sampling.Sampler):
 
 def sampler() -> sampling.Sampler:
     """Spans with a parent follow it, as parentbased_* samplers do (the lab's is
-    parentbased_always_on); only roots meet LearnerCausedRoots, so a child span costs nothing
-    more than before."""
+    parentbased_always_on; `./lab sampling 0.1` makes it parentbased_traceidratio, with 0.1 in
+    OTEL_TRACES_SAMPLER_ARG); only roots meet LearnerCausedRoots, so a child span costs nothing
+    more than before. A root the ratio drops still has a trace id, which its response headers
+    (X-Trace-ID, traceresponse with the sampled flag off), its exemplars and its order's message
+    carry on: the worker's spans follow that decision, the exemplars name a trace never kept."""
     configured = sampling._get_from_env_or_default()  # noqa: SLF001 - the SDK's own reading
     return sampling.ParentBased(root=LearnerCausedRoots(configured))
 

@@ -27,12 +27,15 @@ def test_a_seed_picks_the_same_cause_every_time_and_every_cause_has_a_seed():
 
 @pytest.mark.parametrize("cause", CAUSES, ids=NAMES)
 def test_each_cause_is_a_component_of_the_lab_or_faults_the_api_takes(cause):
-    assert bool(cause.stop) != bool(cause.faults), "a component stopped, or faults: one"
+    ways = (bool(cause.stop), bool(cause.faults), cause.sampling is not None)
+    assert sum(ways) == 1, "a component stopped, faults, or a trace sampling ratio: one"
     if cause.stop:
         assert cause.stop in BY_NAME
-    else:
+    elif cause.faults:
         assert chaos.validate(dict(cause.faults)) == cause.faults
         assert all(v > 0 for v in cause.faults.values()), "a fault at 0 is off"
+    else:
+        assert 0 < cause.sampling < 1, "a ratio of 1 keeps every trace: no fault"
     assert len(cause.fastest) >= 2 and cause.title
     for alert in re.findall(r"\b(?:[A-Z][a-z]+){2,}\b", " ".join(cause.fastest)):
         assert alert in ALERT_NAMES, f"{cause.name} names alert {alert}, which does not exist"

@@ -86,8 +86,8 @@ def test_the_lab_script_puts_every_packages_commands_together():
     sub = next(a for a in lab_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert list(sub.choices) == [
         "up", "down", "status", "logs", "stop", "start", "restart", "chaos", "alerts", "rules",
-        "traffic", "profile", "check", "doctor", "progress", "dashboard", "bench", "k8s", "gameday",
-        "test"]
+        "traffic", "sampling", "profile", "check", "doctor", "progress", "dashboard", "bench",
+        "k8s", "gameday", "test"]
     assert lab_parser().parse_args(["gameday", "status"]).lifecycle is False
 
 

@@ -49,6 +49,7 @@ CONVERTED = {"01-follow-a-purchase": ["correlation_id", "trace_id", "duration_ms
              "03-load-testing": ["knee_per_s", "saturated", "fired_at"],
              "04-stuck-worker-and-backlog": ["first_alert", "first_fired_at", "ready_peak"],
              "08-latency-spike-to-trace": ["slow_trace_id", "statement", "request_ms", "fired_at"],
+             "13-sampling": ["kept_share", "unkept_trace_id", "failed_orders", "failed_traced"],
              "15-game-day": ["cause"],
              "09-cpu-hotspot": ["slow_trace_id", "span", "self_ms", "function"],
              "10-write-your-own-alert": ["alertname", "fired_at", "value"],
