@@ -4,6 +4,7 @@ its annotation API is a small local HTTP server that records what it was sent.""
 
 import base64
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -22,6 +23,12 @@ def test_each_cause_is_taught_by_an_exercise_before_the_game_day(cause):
     assert len(cause.taught_in) == 2 and int(cause.taught_in) < GAME_DAY, cause.taught_in
     folders = list((ROOT / "exercises").glob(f"{cause.taught_in}-*/README.md"))
     assert folders, f"{cause.name} is taught in exercise {cause.taught_in}, which does not exist"
+
+
+def test_the_game_day_doc_lists_every_cause_with_its_exercise():
+    text = (ROOT / "docs" / "game-day.md").read_text()
+    table = dict(re.findall(r"^\| `([a-z-]+)` \|.*\| (\d\d) \|$", text, re.M))
+    assert table == {c.name: c.taught_in for c in CAUSES}
 
 
 @pytest.mark.parametrize(("right", "hints", "seconds", "points"), [
