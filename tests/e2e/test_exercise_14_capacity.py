@@ -14,6 +14,7 @@ from tests.exercise_steps import (
     assert_passes,
     assert_wrong_answers_get_hints,
     before,
+    check,
     graph_points,
     journey,
     prometheus_range,
@@ -69,6 +70,7 @@ def test_14_a_ramp_finds_the_highest_rate_within_the_slo_and_what_saturates_firs
                "saturated_first": first_at_limit(lab, since),
                "peak_lag_s": round(max(graph_points(lab, LAG, since)))}
     assert answers["saturated_first"] == "worker slots", answers  # the slow gateway's doing
+    print(run.stdout, answers, check(lab, "14", since, 0, answers, "--reveal")[1]["questions"])
     assert_wrong_answers_get_hints(lab, "14", since, answers, {
         "highest_rate": 99, "saturated_first": "db pool", "peak_lag_s": 9999})
     assert_passes(lab, "14", since, wait_s=90, answers=answers)
