@@ -77,8 +77,8 @@ def highest_rate(lab: Lab) -> Truth:
     return between(min(low * 0.75, low - 0.3), max(high * 1.15, high + 0.3, low * 1.25),
                    " checkouts/s", shown=f"{shown_number(low)} checkouts/s (missed from "
                    f"{shown_number(high)})",
-                   tolerance="from 25 % below the highest rate within the objectives to 15 % "
-                             "above the lowest rate past them")
+                   tolerance="25 % under the highest rate inside the objectives to 15 % over "
+                             "the lowest rate past them")
 
 
 def limits_reached(lab: Lab) -> dict[str, float]:
