@@ -53,7 +53,8 @@ class LoadTest:
                 while not self._slots.acquire(timeout=0.5):
                     if self.stop.is_set():
                         return
-                shopper = Shopper(self.started, cfg, self.stats, self.stop, self._prefix)
+                shopper = Shopper(self.started, cfg, self.recorder(elapsed), self.stop,
+                                  self._prefix)
                 with self._idle:
                     self._active += 1
                 threading.Thread(target=self._visit, args=(shopper,), daemon=True).start()
@@ -62,6 +63,10 @@ class LoadTest:
                     return
         finally:
             self.arrivals_done.set()
+
+    def recorder(self, elapsed_s: float) -> Stats:
+        """Where a shopper arriving now records what it saw (a ramp: its step's stats too)."""
+        return self.stats
 
     def _visit(self, shopper: Shopper) -> None:
         try:

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,15 +16,22 @@ from . import http, links
 from .loadgen import LoadTest
 from .output import INTERRUPTED, JOURNEY_FAILED, OK, UNREACHABLE, say, write_json
 from .patterns import JOURNEYS, LoadConfig
+from .ramp import RampConfig, RampLoadTest, render_steps
 from .shop import LOAD_PREFIX
 
 
 def run_load_test(args: argparse.Namespace) -> int:
     duration = args.duration if args.duration or args.journeys or args.forever else 60.0
-    config = LoadConfig(
-        base_url=args.base_url, pattern=args.pattern, users=args.users, seed=args.seed,
-        think_time_s=max(0.0, args.think_time), duration_s=duration, journeys=args.journeys,
-        order_timeout_s=args.order_timeout)
+    common = {"base_url": args.base_url, "pattern": args.pattern, "users": args.users,
+              "seed": args.seed, "think_time_s": max(0.0, args.think_time),
+              "order_timeout_s": args.order_timeout}
+    config: LoadConfig
+    if args.ramp:
+        config = RampConfig(**common, ramp=args.ramp, step_s=args.step)
+        config = replace(config, duration_s=config.ramp_duration_s)
+        duration = config.ramp_duration_s
+    else:
+        config = LoadConfig(**common, duration_s=duration, journeys=args.journeys)
     if not args.forever:
         try:
             http.get(args.base_url.rstrip("/") + "/gateway/health", timeout_s=5)
@@ -33,13 +41,14 @@ def run_load_test(args: argparse.Namespace) -> int:
     prefix = f"{LOAD_PREFIX}-{uuid.uuid4().hex[:6]}"
     bound = ("until stopped" if args.forever else f"{args.journeys} journeys" if args.journeys
              else f"{duration:g} s")
-    say(f"Load test against {args.base_url}: pattern {args.pattern}, {args.users} users "
-        f"({config.describe_rate()}), {bound}, seed {args.seed}, "
-        f"correlation ids {prefix}-<n>")
+    shape = "" if args.ramp else f"pattern {args.pattern}, {args.users} users "
+    say(f"Load test against {args.base_url}: {shape}({config.describe_rate()}), {bound}, "
+        f"seed {args.seed}, correlation ids {prefix}-<n>")
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
-    test = LoadTest(config, prefix)
+    test = RampLoadTest(config, prefix) if isinstance(config, RampConfig) else LoadTest(
+        config, prefix)
     test.start()
     progress = Progress(test, quiet=args.quiet)
     while not test.finished() and not stop_requested.wait(0.25):
@@ -51,6 +60,10 @@ def run_load_test(args: argparse.Namespace) -> int:
     summary = test.stats.summary(config)
     for line in render_summary(summary):
         say(line)
+    if isinstance(test, RampLoadTest):
+        summary["steps"] = test.step_summaries()
+        for line in render_steps(summary["steps"]):
+            say(line)
     mode = links.hint_mode(args.mode)
     examples = [e for kind in summary["error_examples"].values() for e in kind]
     say()

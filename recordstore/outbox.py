@@ -2,6 +2,7 @@
 not publish at once (broker down) keeps enqueued_at empty, and the relay publishes it later."""
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -27,9 +28,12 @@ def publish_order(order_id: int, correlation_id: str) -> None:
                              "messaging.destination.name": "orders"})
         try:
             with publishing():
+                # timestamp: the AMQP property RabbitMQ reads the queue's head message's age
+                # from (rabbitmq_detailed_queue_head_message_timestamp, whole seconds).
                 celery_app.send_task(
                     PROCESS_ORDER, args=[order_id],
                     headers={correlation.TASK_HEADER: correlation_id}, retry=False,
+                    timestamp=int(time.time()),
                 )
         except Exception as exc:
             mark_error(span, exc)

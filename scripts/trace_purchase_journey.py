@@ -22,7 +22,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the repository, where labkit lives
 
-from labkit import links, patterns  # noqa: E402
+from labkit import links, patterns, ramp  # noqa: E402
 from labkit.journey import run_journey  # noqa: E402
 from labkit.loadtest import run_load_test  # noqa: E402
 from labkit.output import INTERRUPTED, OK, say  # noqa: E402
@@ -130,6 +130,12 @@ def load_test_parser() -> argparse.ArgumentParser:
                        help="start N journeys, then stop")
     bound.add_argument("--forever", action="store_true",
                        help="run until SIGTERM or Ctrl-C (background traffic)")
+    bound.add_argument("--ramp", type=ramp.parse_ramp, metavar="FROM:TO:STEP",
+                       help="journeys a minute from FROM to TO, STEP more every --step seconds "
+                            "(instead of --pattern and --users); then a table per step: "
+                            "checkouts/s accepted, checkout p95, orders p95, errors, SLO")
+    parser.add_argument("--step", type=positive(float), default=30.0, metavar="S",
+                        help="how long each step of --ramp lasts (default 30)")
     parser.add_argument("--think-time", type=float, default=2.0, metavar="S",
                         help="a shopper's mean pause between steps (default 2)")
     parser.add_argument("--order-timeout", type=positive(float), default=60.0, metavar="S",

@@ -581,7 +581,7 @@ def test_prometheus_runs_the_compose_layout_and_finds_the_compose_addresses(serv
             assert proc.poll() is None, proc.stderr.read()
             time.sleep(0.2)
         targets = {}
-        while len(targets) < 7 and time.monotonic() < deadline:
+        while len(targets) < 8 and time.monotonic() < deadline:
             targets = {t["labels"]["job"]: t["scrapeUrl"]
                        for t in get_json(f"{base}/api/v1/targets")["data"]["activeTargets"]}
             time.sleep(0.2)
@@ -602,6 +602,8 @@ def test_prometheus_runs_the_compose_layout_and_finds_the_compose_addresses(serv
         "api": f"http://api:{listening['api']}/metrics",
         "worker": f"http://worker:{listening['worker']}/metrics",
         "rabbitmq": f"http://rabbitmq:{listening['rabbitmq']}/metrics",
+        "rabbitmq-queues":
+            f"http://rabbitmq:{listening['rabbitmq']}/metrics/detailed?family=queue_metrics",
         "postgres": f"http://postgres-exporter:{listening['postgres-exporter']}/metrics",
         "nginx": f"http://nginx-exporter:{listening['nginx-exporter']}/metrics",
         "alertmanager": f"http://alertmanager:{listening['alertmanager']}/metrics",

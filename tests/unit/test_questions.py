@@ -55,6 +55,7 @@ CONVERTED = {"01-follow-a-purchase": ["correlation_id", "trace_id", "duration_ms
              "10-write-your-own-alert": ["alertname", "fired_at", "value"],
              "11-cardinality-bomb": ["metric", "label", "series", "scrape_drop"],
              "12-broken-trace": ["hop", "api_trace_id", "worker_trace_id", "correlation_id"],
+             "14-capacity": ["highest_rate", "saturated_first", "peak_lag_s"],
              "16-postmortem": ["postmortem", "impact_start", "impact_end", "detected_at"]}
 
 
