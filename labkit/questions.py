@@ -180,18 +180,26 @@ def busiest(tree: "SpanTree", service: str = "") -> "Span":
                key=lambda s: s.self_us)
 
 
+def first_points(lab: "Lab", selector: str, by: str, start: float,
+                 step_s: float = 5) -> dict[str, float]:
+    """{value of label `by`: the first point of its series} of an ALERTS `selector` graphed
+    from `start` to now, a point every `step_s`: when each alert (by="alertname") or each of
+    one alert's states (by="alertstate") began in the window."""
+    try:
+        series = lab.prometheus.query_range(selector, start, time.time(), step_s)
+    except PrometheusError as exc:
+        raise NotYet(f"Prometheus refused the ALERTS query: {exc}") from None
+    began: dict[str, float] = {}
+    for s in series:
+        key, first = s["metric"].get(by, ""), float(s["values"][0][0])
+        began[key] = min(first, began.get(key, first))
+    return began
+
+
 def firing_starts(lab: "Lab") -> dict[str, float]:
     """{alert name: when it started firing} for the alerts that started firing in the window
     (one already firing when the window began does not count)."""
-    try:
-        series = lab.prometheus.query_range('ALERTS{alertstate="firing"}', lab.since,
-                                            time.time(), 5)
-    except PrometheusError as exc:
-        raise NotYet(f"Prometheus refused the ALERTS query: {exc}") from None
-    started: dict[str, float] = {}
-    for s in series:
-        name, first = s["metric"].get("alertname", ""), float(s["values"][0][0])
-        started[name] = min(first, started.get(name, first))
+    started = first_points(lab, 'ALERTS{alertstate="firing"}', "alertname", lab.since)
     return {n: t for n, t in started.items() if t > lab.since + 5}
 
 

@@ -22,7 +22,14 @@ from labkit.own_rules import (  # noqa: E402
     read_record,
 )
 from labkit.prometheus import PrometheusError  # noqa: E402
-from labkit.questions import Truth, between, clock_time, one_of, shown_number  # noqa: E402
+from labkit.questions import (  # noqa: E402
+    Truth,
+    between,
+    clock_time,
+    first_points,
+    one_of,
+    shown_number,
+)
 from labkit.settings import read_env  # noqa: E402
 
 STEP_S = 5  # the graph's resolution: Prometheus's scrape and evaluation interval
@@ -68,15 +75,8 @@ def activity(lab: Lab, name: str) -> dict[str, float]:
     already active as the window began is "early"."""
     key = f"activity:{name}"
     if key not in lab.memo:
-        try:
-            series = lab.prometheus.query_range(f'ALERTS{{alertname="{name}"}}', start(lab),
-                                                time.time(), STEP_S)
-        except PrometheusError as exc:
-            raise NotYet(f"Prometheus refused the ALERTS query: {exc}") from None
-        seen: dict[str, float] = {}
-        for s in series:
-            state, first = s["metric"].get("alertstate", ""), float(s["values"][0][0])
-            seen[state] = min(first, seen.get(state, first))
+        seen = first_points(lab, f'ALERTS{{alertname="{name}"}}', "alertstate", start(lab),
+                            STEP_S)
         if seen and min(seen.values()) <= start(lab) + 0.001:  # the graph's first point
             seen["early"] = min(seen.values())
         lab.memo[key] = seen
