@@ -24,6 +24,8 @@ CHECKOUT_P95 = ('histogram_quantile(0.95, sum by (le) (rate(http_request_duratio
                 '{job="api",handler="/checkout",status_class="2xx"}[30s])))')
 ORDER_P95 = ('histogram_quantile(0.95, sum by (le) (rate('
              'recordstore_order_end_to_end_seconds_bucket{job="worker"}[30s])))')
+CONFIRMED = ('sum(rate(recordstore_orders_completed_total{job="worker",status="confirmed"}'
+             '[30s]))')
 HELD = 'sum(rabbitmq_queue_messages_unacked{job="rabbitmq",queue=~"orders|emails"})'
 POOL_WAITS = 'sum(increase(recordstore_database_errors_total{job="api",reason="busy"}[30s]))'
 LAG = ('time() - rabbitmq_detailed_queue_head_message_timestamp'
@@ -74,11 +76,18 @@ def highest_rate(lab: Lab) -> Truth:
                      "from lower")
     low = max(held)
     high = min((r for r in missed if r > low), default=low)
-    return between(min(low * 0.75, low - 0.3), max(high * 1.15, high + 0.3, low * 1.25),
-                   " checkouts/s", shown=f"{shown_number(low)} checkouts/s (missed from "
-                   f"{shown_number(high)})",
-                   tolerance="25 % under the highest rate inside the objectives to 15 % over "
-                             "the lowest rate past them")
+    graphs = between(min(low * 0.75, low - 0.3), max(high * 1.15, high + 0.3, low * 1.25),
+                     " checkouts/s", shown=f"{shown_number(low)} checkouts/s (missed from "
+                     f"{shown_number(high)})")
+    # The load test's table reads whole steps, the graphs 30 s windows that straddle them: a
+    # step's rate is right too when it lies under what the worker took at most (its
+    # capacity: no rate above it keeps the orders' objective for long) by no more than 60 %.
+    capacity = max(lab.graph(CONFIRMED).values(), default=0.0)
+    steps = between(capacity * 0.4, capacity * 1.3, " checkouts/s")
+    return Truth(graphs.shown, lambda answer: graphs.accepts(answer) or steps.accepts(answer),
+                 "25 % under the highest rate inside the objectives to 15 % over the lowest "
+                 "rate past them, or 60 % under to 30 % over the most orders the worker "
+                 "confirmed a second")
 
 
 def limits_reached(lab: Lab) -> dict[str, float]:

@@ -25,7 +25,9 @@ from tests.exercise_steps import (
 )
 from tests.helpers import get_json, lab_command, lab_run, wait_for
 
-pytestmark = [pytest.mark.stack, pytest.mark.disruptive, pytest.mark.timeout(600)]
+# Alone: on the second stack, beside the disruptive phase (the suite balances the two).
+pytestmark = [pytest.mark.stack, pytest.mark.disruptive, pytest.mark.alone,
+              pytest.mark.timeout(600)]
 
 NAME = "LabTestOrdersFailing"
 RATE = 'sum(rate(recordstore_orders_completed_total{job="worker",status="failed"}[20s]))'

@@ -22,7 +22,8 @@ from tests.exercise_steps import (
 )
 from tests.helpers import get_json, lab_command, lab_run, wait_for
 
-pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
+# Alone: on the second stack, beside the disruptive phase (the suite balances the two).
+pytestmark = [pytest.mark.stack, pytest.mark.disruptive, pytest.mark.alone]
 
 API = "kodekloud-record-store-api"
 NO_TRACE = "0123456789abcdef0123456789abcdef"

@@ -21,7 +21,8 @@ from tests.exercise_steps import (
 )
 from tests.helpers import lab_command
 
-pytestmark = [pytest.mark.stack, pytest.mark.disruptive]
+# Alone: on the second stack, beside the disruptive phase (the suite balances the two).
+pytestmark = [pytest.mark.stack, pytest.mark.disruptive, pytest.mark.alone]
 
 HELD = 'sum(rabbitmq_queue_messages_unacked{job="rabbitmq",queue=~"orders|emails"})'
 CHECKOUT_P95 = ('histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket'
