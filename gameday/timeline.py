@@ -26,9 +26,11 @@ def alert_starts(prometheus: Prometheus, start: float, end: float) -> dict[str, 
     `end`: {"pending": [name, at], "firing": [name, at]} (a state absent when none went into
     it; an alert already in a state at `start` does not count). {"error": ...} when Prometheus
     does not answer."""
+    # One step past `end`: the graph's last point before `end` may precede an alert that went
+    # into its state a moment before it (answered as soon as it fired).
+    end = max(end, start) + STEP_S
     try:
-        series = prometheus.query_range(
-            "ALERTS", start - 2 * STEP_S, max(end, start + STEP_S), STEP_S)
+        series = prometheus.query_range("ALERTS", start - 2 * STEP_S, end, STEP_S)
     except (PrometheusError, http.Unreachable) as exc:
         return {"error": str(exc)}
     first: dict[str, Any] = {}

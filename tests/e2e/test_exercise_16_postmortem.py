@@ -39,7 +39,15 @@ def utc(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(ts))
 
 
-def test_a_postmortem_with_the_times_the_signals_show_passes(lab):
+@pytest.fixture
+def no_game_left(lab):
+    """Whatever happens, no game or series is left running for the tests after this one."""
+    yield
+    if games.load(lab.home).get("current"):
+        lab_run(lab, "gameday", "stop")  # the fault off, the series over
+
+
+def test_a_postmortem_with_the_times_the_signals_show_passes(lab, no_game_left):
     since = time.time()
     rc, report = check(lab, "16", since)
     assert rc == 1 and nothing_to_find(report), report
@@ -53,7 +61,8 @@ def test_a_postmortem_with_the_times_the_signals_show_passes(lab):
     answered = lab_run(lab, "gameday", "answer", "worker-down")
     out = answered.stdout
     assert answered.returncode == 0 and "Points: 100 (" in out, out + answered.stderr
-    assert "first alert firing: WorkerDown" in out and "recovered: /health answers 200" in out
+    assert "first alert firing: WorkerDown" in out and "recovered: /health answers 200" in out, (
+        out)
     assert "round 2 of 2" in out, "the next round begins once the lab is healthy"
     second = games.load(lab.home)["current"]
     assert second["round"] == 2 and second["cause"] in QUICK
