@@ -66,8 +66,10 @@ def promtool(mode: str, image: str, folder: Path, *args: str,
     if mode == "native":
         argv = ["promtool", *args]
     else:
-        argv = ["docker", "run", "--rm", "--network", "none", "-v", f"{folder}:/rules:ro",
-                "-w", "/rules", "--entrypoint", "promtool", image, *args]
+        # As the learner's own user: their files may sit in a folder only they can read.
+        argv = ["docker", "run", "--rm", "--network", "none", "--user",
+                f"{os.getuid()}:{os.getgid()}", "-v", f"{folder}:/rules:ro", "-w", "/rules",
+                "--entrypoint", "promtool", running_image() or image, *args]
     try:
         return subprocess.run(argv, cwd=folder, capture_output=True, text=True,
                               timeout=timeout_s, env={**os.environ, "NO_COLOR": "1"})
@@ -76,6 +78,17 @@ def promtool(mode: str, image: str, folder: Path, *args: str,
             "promtool is not installed: natively it comes with Debian's prometheus package "
             "(apt install prometheus); in compose the check needs the docker command"
         ) from None
+
+
+def running_image() -> str | None:
+    """The image compose's Prometheus container runs (the one compose pulled, or built:
+    there is no other to pull), or None when docker cannot say."""
+    try:
+        r = subprocess.run(["docker", "inspect", "--format", "{{.Config.Image}}",
+                            COMPOSE_CONTAINER], capture_output=True, text=True, timeout=30)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() or None if r.returncode == 0 else None
 
 
 def default_test(source: Path) -> Path:

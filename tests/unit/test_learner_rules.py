@@ -3,6 +3,7 @@ prometheus container, that docker-compose.yml and prometheus.yml give it the fol
 into, that a file promtool refuses is never copied, and the record the check reads. Natively
 the command runs against a real Prometheus in tests/e2e/test_exercise_10_own_alert.py."""
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -55,6 +56,8 @@ def test_a_load_in_compose_checks_copies_and_reloads_in_that_order(tmp_path, mon
 
     def fake_run(argv, **kwargs):
         ran.append(argv)
+        if argv[:2] == ["docker", "inspect"]:  # the image the running container was made of
+            return subprocess.CompletedProcess(argv, 0, "registry.example/prometheus:x\n", "")
         return subprocess.CompletedProcess(argv, 0, "  SUCCESS: 1 rules found\n", "")
 
     group = {"name": "mine", "file": f"{COMPOSE_DIR}/my-alert.yml",
@@ -64,12 +67,13 @@ def test_a_load_in_compose_checks_copies_and_reloads_in_that_order(tmp_path, mon
                         lambda cfg: [group] if any("kill" in a for a in ran) else [])
     cfg = load({"LAB_HOME": str(tmp_path / "home")})
     learner_rules.load_file(cfg, "compose", source, None)
-    image = cfg.env["PROMETHEUS_IMAGE"]
-    assert ran[0] == ["docker", "run", "--rm", "--network", "none", "-v", f"{tmp_path}:/rules:ro",
-                      "-w", "/rules", "--entrypoint", "promtool", image, "check", "rules",
-                      "my alert.yml"]
-    assert ran[1][:2] == ["docker", "cp"] and ran[1][3].endswith("/learner-rules/my-alert.yml")
-    assert ran[2] == learner_rules.docker_argv("reload")
+    assert ran[0][:2] == ["docker", "inspect"] and ran[0][-1] == COMPOSE_CONTAINER
+    assert ran[1] == ["docker", "run", "--rm", "--network", "none", "--user",
+                      f"{os.getuid()}:{os.getgid()}", "-v", f"{tmp_path}:/rules:ro",
+                      "-w", "/rules", "--entrypoint", "promtool",
+                      "registry.example/prometheus:x", "check", "rules", "my alert.yml"]
+    assert ran[2][:2] == ["docker", "cp"] and ran[2][3].endswith("/learner-rules/my-alert.yml")
+    assert ran[3] == learner_rules.docker_argv("reload")
     [entry] = read_record(cfg.home)
     assert entry["file"] == "my-alert.yml" and entry["test"] is None
     assert entry["alerts"] == [{"name": "Mine", "query": "up == 0", "for_s": 15}]
