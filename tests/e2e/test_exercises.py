@@ -136,20 +136,36 @@ def test_05_slow_queries(lab, chaos):
     since, _ = before(lab, "05")
     chaos("slow_query_ms=800")
     with httpx.Client(base_url=lab.url("GATEWAY_PORT"), timeout=30) as client:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        def browse() -> None:
             assert client.get("/products", params={"page": 1, "page_size": 12}).status_code == 200
-            report = check(lab, "05", since)[1]
-            if 1 not in failing(report) and not any(
-                    q["detail"].startswith("the signals hold no answer")
-                    for q in report["questions"]):
-                break
-    assert set(failing(check(lab, "05", since)[1])) == {2}  # only: the fault is still on
-    lab_command(lab, "chaos", "reset")
+
+        def every_answer_is_there() -> dict | None:
+            """Browsing until the signals hold each answer and step 1 (a loaded machine's
+            scrapes come late: CI's run once gave up silently and answered from a bare graph)."""
+            browse()
+            seen["report"] = report = check(lab, "05", since)[1]
+            return report if 1 not in failing(report) and not any(
+                q["detail"].startswith("the signals hold no answer") for q in report["questions"]
+            ) else None
+
+        seen: dict = {}
+        wait_for(every_answer_is_there, 150, lambda: f"exercise 05's signals: {seen}", 1)
+        assert set(failing(check(lab, "05", since)[1])) == {2}  # only: the fault is still on
+        lab_command(lab, "chaos", "reset")
+
+        def settled_peak() -> float | None:
+            """The graph's highest point, read as a learner reads it once the fault is off: when
+            its newest point is fast again (the slow requests have left the rate's window)."""
+            browse()
+            points = graph_points(lab, CATALOG_P95, since)
+            return max(points) if points and points[-1] < 0.5 <= max(points) else None
+
+        peak_s = wait_for(settled_peak, 120, "the catalog p95's graph to rise past 500 ms and "
+                          "come back under it", 1)
     [slow] = jaeger_traces(lab, since, service=API, operation="GET /products", minDuration="500ms",
                            limit="1")
     answers = {"slow_trace_id": slow["traceID"], "statement_ms": slowest_statement_ms(slow),
-               "p95_peak_ms": round(max(graph_points(lab, CATALOG_P95, since)) * 1000)}
+               "p95_peak_ms": round(peak_s * 1000)}
     assert_wrong_answers_get_hints(lab, "05", since, {}, {
         "slow_trace_id": NO_TRACE, "statement_ms": 5, "p95_peak_ms": 99999})
     assert_passes(lab, "05", since, wait_s=30, answers=answers)
