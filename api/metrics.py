@@ -25,6 +25,7 @@ from prometheus_client.samples import Exemplar, Sample
 from prometheus_client.utils import floatToGoString
 from prometheus_fastapi_instrumentator import Instrumentator, metrics
 
+from api.cpu import ApiCpuCollector
 from recordstore import chaos
 from recordstore import metrics as business
 from recordstore.open_orders import OpenOrdersCollector
@@ -197,6 +198,7 @@ def instrument(app: FastAPI, enabled: bool = True, order_final_within_s: float =
                                       else _MultiProcessWithExemplars(directory)))
     if enabled:
         registry.register(OpenOrdersCollector(order_final_within_s))
+        registry.register(ApiCpuCollector())
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics(request: Request) -> Response:

@@ -28,12 +28,13 @@ class Graphs:
 TIMES = range(0, 205, 5)
 
 
-def ramp(api_slow_at: float | None = None, slots_full_at: float = 70) -> Graphs:
+def ramp(api_busy_at: float | None = None, slots_full_at: float = 70) -> Graphs:
     """1, 2 then 3 checkouts a second (60 s each); orders confirmed after 100 s take 15 s."""
     return Graphs({
         check.RATE: {t: 1.0 if t < 60 else 2.0 if t < 120 else 3.0 for t in TIMES},
-        check.CHECKOUT_P95: {t: 0.9 if api_slow_at is not None and t >= api_slow_at else 0.05
-                             for t in TIMES},
+        check.CHECKOUT_P95: {t: 0.05 for t in TIMES},
+        check.API_CPU: {t: 0.95 if api_busy_at is not None and t >= api_busy_at else 0.3
+                        for t in TIMES},
         check.ORDER_P95: {t: 6.0 if t <= 100 else 15.0 for t in TIMES},
         check.HELD: {t: 16.0 if t >= slots_full_at else 5.0 for t in TIMES},
         check.LAG: {t: 6.0 + max(0, t - 100) / 4 for t in TIMES},
@@ -56,13 +57,13 @@ def test_no_highest_rate_while_the_objectives_held_all_along():
 
 def test_the_resource_first_at_its_limit_in_a_few_words(monkeypatch):
     monkeypatch.setattr(check, "worker_slots", lambda: 16)
-    truth = check.saturated_first(ramp(api_slow_at=150))
+    truth = check.saturated_first(ramp(api_busy_at=150))
     assert truth.shown == "worker slots"
     for right in ("worker slots", "the worker's thread pool", "unacked = prefetch x concurrency"):
         assert truth.accepts(right), right
     for wrong in ("db pool", "API CPU", "the worker and the database", "capacity"):
         assert not truth.accepts(wrong), wrong
-    lab = ramp(api_slow_at=75)  # within two scrapes: either
+    lab = ramp(api_busy_at=75)  # within two scrapes: either
     assert check.saturated_first(lab).shown == "api cpu or worker slots"
     assert "never at its limit" in check.not_first(lab, "the database pool")
 
