@@ -281,3 +281,40 @@ def test_the_storefronts_progress_page_reads_the_repositorys_lab_home(lab):
     served = httpx.get(lab.url("GATEWAY_PORT", "/lab/progress.json"), timeout=10)
     assert served.status_code == 200, served.text
     assert served.json() == json.loads(progress.path(home).read_text())
+
+
+def test_sampling_switches_the_api_and_the_worker_in_compose_and_back(lab, stack):
+    """Exercise 13's ./lab sampling in compose: the API's and the worker's containers recreated
+    with the standard variables; at 0 a purchase keeps no trace, and `off` keeps them again."""
+    query = JaegerQuery(lab.url("JAEGER_UI_PORT"))
+
+    def sampler(service: str) -> dict[str, str]:
+        env = dict(v.split("=", 1) for v in stack.container(service)["Config"]["Env"])
+        return {k: env.get(k) for k in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")}
+
+    def bought() -> str:
+        with httpx.Client(base_url=lab.url("GATEWAY_PORT"), timeout=15) as client:
+            accepted = client.post("/checkout", json={"product_id": 3})
+            assert accepted.status_code == 202, accepted.text
+            order = wait_for_order(client, accepted.json()["order_id"], timeout_s=60)
+        assert order["status"] == "confirmed", order
+        return accepted.json()["trace_id"]
+
+    try:
+        zero = lab_run(lab, "sampling", "0", timeout_s=300)
+        assert zero.returncode == 0, zero.stdout + zero.stderr
+        for service in ("api", "worker"):
+            assert sampler(service) == {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                                        "OTEL_TRACES_SAMPLER_ARG": "0"}, service
+        unkept = bought()
+    finally:
+        back = lab_run(lab, "sampling", "off", timeout_s=300)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert sampler("api")["OTEL_TRACES_SAMPLER"] == "parentbased_always_on"
+    # The recreation stopped the old processes, whose exporters sent what they held then: a
+    # trace of the purchase at 0 would be stored by the time the next one's is.
+    kept = bought()
+    tree, _ = query.wait_for_tree(kept, lambda t: "process_order" in {s.operation for s in t.spans},
+                                  60)
+    assert tree is not None, f"the purchase after `off` kept no trace ({kept})"
+    assert query.trace(unkept) is None, f"the purchase at ratio 0 kept a trace ({unkept})"
