@@ -31,6 +31,10 @@ def broker_back(lab: Lab) -> str:
     return lab.api_healthy() + "; " + lab.is_up(UP, "RabbitMQ")
 
 
+def resolved(lab: Lab) -> str:
+    return f"{lab.alert_not_firing('BrokerDown')}; {lab.delivered('BrokerDown', 'resolved')}"
+
+
 def relayed(lab: Lab) -> str:
     return lab.at_least(
         f'sum(increase(recordstore_outbox_relayed_orders_total{{job="api",result="published"}}'
@@ -57,6 +61,8 @@ STEPS = [
          "keep the broker down for about 20 s; watch ./lab alerts"),
     Step("The broker is back", broker_back,
          "start it: ./lab start rabbitmq (compose: docker compose start rabbitmq)"),
+    Step("BrokerDown resolved, and the receiver was told", resolved,
+         "wait about 30 s after starting the broker; watch ./lab alerts"),
     Step("The outbox relay published the orders it held", relayed,
          "the API's relay retries every few seconds: check again shortly"),
     Step("No order was lost: every one accepted is final", lambda lab: lab.orders_final(),
