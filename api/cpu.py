@@ -24,13 +24,17 @@ from prometheus_client.registry import Collector
 SPAWNED_WORKER = "spawn_main"  # multiprocessing's command line for a worker uvicorn started
 
 
+def spawned(process: psutil.Process) -> bool:
+    """Whether uvicorn (--workers N > 1) started this process as one of its workers."""
+    return any(SPAWNED_WORKER in part for part in process.cmdline())
+
+
 def server_process(me: psutil.Process) -> psutil.Process:
-    """uvicorn's server process: this one's parent when uvicorn started it as a worker
-    (--workers N > 1), else this process itself."""
+    """uvicorn's server process: this one's parent when it is one of uvicorn's workers, else
+    this process itself."""
     parent = me.parent()
     try:
-        spawned = any(SPAWNED_WORKER in part for part in me.cmdline())
-        if parent is not None and spawned and any("uvicorn" in p for p in parent.cmdline()):
+        if parent is not None and spawned(me) and any("uvicorn" in p for p in parent.cmdline()):
             return parent
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         pass
@@ -44,17 +48,16 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def api_cpu(me: psutil.Process | None = None) -> tuple[float, int]:
+def api_cpu() -> tuple[float, int]:
     """(CPU seconds used by the API's processes, the cores they can keep busy)."""
-    me = me or psutil.Process()
+    me = psutil.Process()
     server = server_process(me)
     family = [server, *server.children(recursive=True)] if server.pid != me.pid else [me]
     seconds, workers = 0.0, 0
     for process in family:
         try:
             times = process.cpu_times()
-            if process.pid == me.pid or any(SPAWNED_WORKER in p for p in process.cmdline()):
-                workers += 1
+            workers += process.pid == me.pid or spawned(process)
         except (psutil.NoSuchProcess, psutil.AccessDenied):  # ended meanwhile
             continue
         seconds += times.user + times.system
